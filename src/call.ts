@@ -1,0 +1,244 @@
+import SuperJSON from 'superjson';
+import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
+import { DeferralError } from './errors.js';
+import { show, type QueueName } from './options.js';
+
+/** The user a job runs for. */
+export type Uid = string | number;
+
+/** The payload version this library writes; workers refuse others with DEFER_ERR_BAD_PAYLOAD. */
+export const PAYLOAD_VERSION = 1;
+
+/** A primary key as a column → value map (one entry, or several for composite keys). */
+export type IdMap = Record<string, string | number>;
+
+/** What a call is made on. */
+export type CallTarget =
+  | { kind: 'model'; entity: string }
+  | { kind: 'records'; entity: string; ids: IdMap[]; many: boolean }
+  | { kind: 'repository'; name: string };
+
+/** The BullMQ job data of a deferred call. Plain JSON; `args` is superjson output. */
+export interface CallPayload {
+  v: typeof PAYLOAD_VERSION;
+  ds: string;
+  target: CallTarget;
+  method: string;
+  uid: Uid;
+  args: { json: unknown; meta?: unknown };
+  opts: { transaction: boolean; skipMissing: boolean; timeout?: number };
+}
+
+/**
+ * What `authorize(uid, call)` sees: the call as the worker is about to run it.
+ * Records in `args` are {@link EntityRef}s here; they are loaded after authorization.
+ */
+export interface CallInfo {
+  dataSource: string;
+  kind: CallTarget['kind'];
+  /** Entity name, or repository name for repository calls. */
+  model: string;
+  method: string;
+  /** Primary keys of the records, for record-level calls. */
+  ids?: IdMap[];
+  args: unknown[];
+  uid: Uid;
+  queue?: QueueName;
+  jobId?: string;
+}
+
+/** A record inside the arguments, travelling as entity name + primary key. */
+export class EntityRef {
+  constructor(readonly entity: string, readonly id: IdMap) {}
+}
+
+// A private instance so our custom type never leaks into the application's superjson.
+const codec = new SuperJSON();
+codec.registerCustom<EntityRef, { e: string; id: IdMap }>(
+  {
+    isApplicable: (v): v is EntityRef => v instanceof EntityRef,
+    serialize: (r) => ({ e: r.entity, id: r.id }),
+    deserialize: (r) => new EntityRef(r.e, r.id),
+  },
+  'typeorm-deferred:EntityRef',
+);
+
+const PASS_THROUGH = [Date, RegExp, URL, Error] as const;
+
+/** True for an instance of a class the data source maps. */
+function entityMetadataOf(dataSource: DataSource, value: object) {
+  const ctor = (value as { constructor?: unknown }).constructor;
+  return typeof ctor === 'function' && ctor !== Object && dataSource.hasMetadata(ctor) ? dataSource.getMetadata(ctor) : undefined;
+}
+
+/** The primary key of a record, or DEFER_ERR_UNSAVED_RECORD. */
+export function idOf(dataSource: DataSource, record: ObjectLiteral, where: string): { entity: string; id: IdMap } {
+  const metadata = entityMetadataOf(dataSource, record);
+  if (!metadata) {
+    throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `${where} is not an entity instance of this data source (a plain object, e.g. what save(Entity, {...}) returns, cannot be reloaded: use repository.create() or a loaded record)`, { where });
+  }
+  const id = metadata.getEntityIdMap(record) as Record<string, unknown> | undefined;
+  const values = id ? Object.values(id) : [];
+  if (!id || values.length === 0 || values.some((v) => v === undefined || v === null)) {
+    throw new DeferralError('DEFER_ERR_UNSAVED_RECORD', `${where} (${metadata.name}) has no primary key yet: save it before deferring a call on it`, { entity: metadata.name, where });
+  }
+  for (const v of values) {
+    if (typeof v !== 'string' && typeof v !== 'number') {
+      throw new DeferralError('DEFER_ERR_UNSERIALIZABLE_ARGUMENT', `${where} (${metadata.name}) has a primary key of type ${typeof v}; only string and number keys can travel`, { entity: metadata.name, where });
+    }
+  }
+  return { entity: metadata.name, id: id as IdMap };
+}
+
+function unserializable(path: string, value: unknown, why: string): DeferralError {
+  return new DeferralError('DEFER_ERR_UNSERIALIZABLE_ARGUMENT', `${path} cannot be deferred: ${why} (${show(value)})`, { path });
+}
+
+/**
+ * Copies a value into something superjson round-trips exactly, replacing records
+ * by {@link EntityRef}s. Refuses, naming the path, whatever would not come back
+ * the same: functions, symbols, class instances, typed arrays, cycles.
+ */
+function toWire(value: unknown, path: string, dataSource: DataSource, stack: object[]): unknown {
+  switch (typeof value) {
+    case 'function': throw unserializable(path, value, 'functions cannot be serialized');
+    case 'symbol': throw unserializable(path, value, 'symbols cannot be serialized');
+    case 'object': break;
+    default: return value;
+  }
+  if (value === null) return null;
+  if (PASS_THROUGH.some((C) => value instanceof C)) return value;
+  if (stack.includes(value)) throw unserializable(path, '[Circular]', 'it refers to itself');
+  stack.push(value);
+  try {
+    if (Array.isArray(value)) return value.map((v, i) => toWire(v, `${path}[${i}]`, dataSource, stack));
+    if (value instanceof Map) return new Map([...value].map(([k, v], i) => [toWire(k, `${path}.keys[${i}]`, dataSource, stack), toWire(v, `${path}.get(${show(k)})`, dataSource, stack)]));
+    if (value instanceof Set) return new Set([...value].map((v, i) => toWire(v, `${path}.values[${i}]`, dataSource, stack)));
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = toWire(v, `${path}.${k}`, dataSource, stack);
+      return out;
+    }
+    if (entityMetadataOf(dataSource, value)) {
+      const { entity, id } = idOf(dataSource, value, path);
+      return new EntityRef(entity, id);
+    }
+    throw unserializable(path, value, `an instance of ${proto?.constructor?.name ?? 'an unknown class'} would arrive as a plain object; pass plain data or a saved entity`);
+  } finally {
+    stack.pop();
+  }
+}
+
+/** Encodes call arguments; throws DEFER_ERR_UNSERIALIZABLE_ARGUMENT naming the argument. */
+export function encodeArgs(args: readonly unknown[], dataSource: DataSource): CallPayload['args'] {
+  const wire = args.map((a, i) => toWire(a, `args[${i}]`, dataSource, []));
+  return codec.serialize(wire) as CallPayload['args'];
+}
+
+/** Decodes arguments; records stay {@link EntityRef}s until {@link loadRefs}. */
+export function decodeArgs(args: CallPayload['args']): unknown[] {
+  const value = codec.deserialize(args as Parameters<typeof codec.deserialize>[0]);
+  if (!Array.isArray(value)) throw new DeferralError('DEFER_ERR_BAD_PAYLOAD', 'payload args do not decode to an array', {});
+  return value;
+}
+
+/** Replaces every {@link EntityRef} by the record loaded through `manager`. */
+export async function loadRefs(value: unknown, manager: EntityManager): Promise<unknown> {
+  if (value instanceof EntityRef) return loadRecord(manager, value.entity, value.id);
+  if (Array.isArray(value)) return Promise.all(value.map((v) => loadRefs(v, manager)));
+  if (value instanceof Map) return new Map(await Promise.all([...value].map(async ([k, v]) => [await loadRefs(k, manager), await loadRefs(v, manager)] as const)));
+  if (value instanceof Set) return new Set(await Promise.all([...value].map((v) => loadRefs(v, manager))));
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = await loadRefs(v, manager);
+    return out;
+  }
+  return value;
+}
+
+/** Loads one record by primary key; missing → DEFER_ERR_RECORD_NOT_FOUND unless `allowMissing`. */
+export async function loadRecord(manager: EntityManager, entity: string, id: IdMap, allowMissing = false): Promise<ObjectLiteral | undefined> {
+  if (!manager.connection.hasMetadata(entity)) {
+    throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `Entity ${JSON.stringify(entity)} is not part of this data source`, { entity });
+  }
+  const record = await manager.findOneBy(entity, id);
+  if (record) return record;
+  if (allowMissing) return undefined;
+  throw new DeferralError('DEFER_ERR_RECORD_NOT_FOUND', `${entity} ${show(id)} no longer exists`, { entity, id });
+}
+
+/** Copies a result into data: records and class instances become plain objects, functions are dropped. */
+function resultToData(value: unknown, seen: object[]): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol') return undefined;
+  if (typeof value !== 'object' || value === null) return value;
+  if (PASS_THROUGH.some((C) => value instanceof C)) return value;
+  if (seen.includes(value)) return undefined;
+  seen.push(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => resultToData(v, seen));
+    if (value instanceof Map) return new Map([...value].map(([k, v]) => [resultToData(k, seen), resultToData(v, seen)]));
+    if (value instanceof Set) return new Set([...value].map((v) => resultToData(v, seen)));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = resultToData(v, seen);
+    return out;
+  } finally {
+    seen.pop();
+  }
+}
+
+/** What a worker stores as the BullMQ return value. */
+export interface EncodedResult {
+  v: typeof PAYLOAD_VERSION;
+  result: { json: unknown; meta?: unknown };
+}
+
+/** Encodes a method's return value for storage in Redis. */
+export function encodeResult(value: unknown): EncodedResult {
+  return { v: PAYLOAD_VERSION, result: codec.serialize(resultToData(value, [])) as EncodedResult['result'] };
+}
+
+/** Decodes a stored return value; values written by raw BullMQ processors pass through as they are. */
+export function decodeResult(stored: unknown): unknown {
+  const r = stored as EncodedResult | undefined;
+  if (r && typeof r === 'object' && r.v === PAYLOAD_VERSION && r.result && typeof r.result === 'object') {
+    return codec.deserialize(r.result as Parameters<typeof codec.deserialize>[0]);
+  }
+  return stored;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIdMap = (v: unknown): v is IdMap =>
+  isObj(v) && Object.keys(v).length > 0 && Object.values(v).every((x) => typeof x === 'string' || typeof x === 'number');
+
+/**
+ * Checks job data written by anyone (including by hand in Redis) before the
+ * worker trusts a single field of it. Throws DEFER_ERR_BAD_PAYLOAD saying what is wrong.
+ */
+export function parsePayload(data: unknown): CallPayload {
+  const bad = (why: string) => new DeferralError('DEFER_ERR_BAD_PAYLOAD', `Bad payload: ${why}`, { why });
+  if (!isObj(data)) throw bad(`job data is ${show(data)}, not an object`);
+  if (data.v !== PAYLOAD_VERSION) throw bad(`payload version ${show(data.v)} is not supported by this worker (it reads version ${PAYLOAD_VERSION})`);
+  if (typeof data.ds !== 'string' || !data.ds) throw bad('ds (data source name) must be a non-empty string');
+  if (typeof data.method !== 'string' || !data.method) throw bad('method must be a non-empty string');
+  if (typeof data.uid !== 'string' && !(typeof data.uid === 'number' && Number.isFinite(data.uid))) throw bad('uid must be a string or a number');
+  if (!isObj(data.args) || !('json' in data.args)) throw bad('args must be superjson output { json, meta? }');
+  const t = data.target;
+  if (!isObj(t)) throw bad('target must be an object');
+  if (t.kind === 'model' || t.kind === 'records') {
+    if (typeof t.entity !== 'string' || !t.entity) throw bad('target.entity must be a non-empty string');
+    if (t.kind === 'records' && !(Array.isArray(t.ids) && t.ids.every(isIdMap) && typeof t.many === 'boolean')) {
+      throw bad('target.ids must be an array of primary key maps, and target.many a boolean');
+    }
+  } else if (t.kind === 'repository') {
+    if (typeof t.name !== 'string' || !t.name) throw bad('target.name must be a non-empty string');
+  } else {
+    throw bad(`target.kind ${show(t.kind)} is not one of model, records, repository`);
+  }
+  const o = data.opts;
+  if (!isObj(o) || typeof o.transaction !== 'boolean' || typeof o.skipMissing !== 'boolean'
+    || (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout > 0))) {
+    throw bad('opts must be { transaction: boolean, skipMissing: boolean, timeout?: ms > 0 }');
+  }
+  return data as unknown as CallPayload;
+}

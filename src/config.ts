@@ -1,0 +1,117 @@
+import { InstanceChecker, type DataSource } from 'typeorm';
+import type { Redis, RedisOptions } from 'ioredis';
+import { DeferralError } from './errors.js';
+import { validateOptions, type DeferredOptions } from './options.js';
+import type { CallInfo, Uid } from './call.js';
+
+/** Where Redis is: a URL, ioredis options, or an ioredis client that you own and close. */
+export type ConnectionSetting = string | RedisOptions | Redis;
+
+/**
+ * What `configure()` takes, once per process (web app and worker alike).
+ *
+ * @example
+ * ```ts
+ * configure({ dataSources: { main: dataSource }, authorize: (uid, call) => uid !== 'guest' })
+ * ```
+ */
+export interface DeferredConfig {
+  /** Redis. @defaultValue `process.env.REDIS_URL`, else `'redis://127.0.0.1:6379'` */
+  connection?: ConnectionSetting;
+  /** BullMQ key prefix; use a `{hash-tag}` on Redis Cluster. @defaultValue `'deferred'` */
+  prefix?: string;
+  /** Data sources by name; payloads carry the name, so use the same names in every process. */
+  dataSources: Record<string, DataSource>;
+  /** Checked in the worker before each call runs; `false` fails the job with DEFER_ERR_NOT_AUTHORIZED. @defaultValue allow all */
+  authorize?: (uid: Uid, call: CallInfo) => boolean | Promise<boolean>;
+  /** Options every call starts from; `DeferredType()` options and variants override them. @defaultValue `{}` */
+  defaults?: DeferredOptions;
+}
+
+/** The configuration after checks, as the rest of the library sees it. */
+export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' | 'dataSources'>> {
+  connection: ConnectionSetting;
+  authorize?: DeferredConfig['authorize'];
+  defaults: Readonly<DeferredOptions>;
+}
+
+let current: ResolvedConfig | undefined;
+const resetHooks = new Set<() => Promise<void>>();
+
+
+function bad(option: string, value: unknown, why: string): DeferralError {
+  return new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid configure() option ${option}: ${why}`, { option, value });
+}
+
+/** Checks a configuration and fills in its defaults. */
+export function resolveConfig(config: DeferredConfig): ResolvedConfig {
+  if (typeof config !== 'object' || config === null) throw bad('config', config, 'configure() takes an object');
+  const { dataSources, prefix = 'deferred', authorize, connection } = config;
+  if (typeof dataSources !== 'object' || dataSources === null) throw bad('dataSources', dataSources, 'must map names to TypeORM DataSources');
+  for (const [name, ds] of Object.entries(dataSources)) {
+    if (!InstanceChecker.isDataSource(ds)) throw bad(`dataSources.${name}`, ds, 'is not a TypeORM DataSource');
+  }
+  if (typeof prefix !== 'string' || prefix.length === 0) throw bad('prefix', prefix, 'must be a non-empty string');
+  if (authorize !== undefined && typeof authorize !== 'function') throw bad('authorize', authorize, 'must be a function (uid, call) => boolean');
+  return {
+    dataSources: { ...dataSources },
+    prefix,
+    authorize,
+    connection: connection ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    defaults: validateOptions(config.defaults),
+  };
+}
+
+/**
+ * Configures this process. Call it once, before `Deferred()` or `startWorker()`;
+ * calling it again replaces the configuration and closes the old Redis clients.
+ *
+ * @example
+ * ```ts
+ * configure({ connection: process.env.REDIS_URL, dataSources: { main: AppDataSource } })
+ * ```
+ */
+export function configure(config: DeferredConfig): void {
+  const next = resolveConfig(config);
+  if (current) void closeDeferred().catch(() => undefined);
+  current = next;
+}
+
+/**
+ * Returns its argument, typed: the default export of a config module for the CLI's `--config`.
+ *
+ * @example
+ * ```ts
+ * export default defineConfig({ dataSources: { main: AppDataSource } })
+ * ```
+ */
+export function defineConfig(config: DeferredConfig): DeferredConfig {
+  resolveConfig(config);
+  return config;
+}
+
+/** The active configuration, or DEFER_ERR_NOT_CONFIGURED. */
+export function getConfig(): ResolvedConfig {
+  if (!current) throw new DeferralError('DEFER_ERR_NOT_CONFIGURED', 'typeorm-deferred is not configured: call configure({ dataSources }) first in this process');
+  return current;
+}
+
+/** Lets a module that keeps per-configuration resources (queues, clients) close them on reconfigure. */
+export function onReset(hook: () => Promise<void>): void {
+  resetHooks.add(hook);
+}
+
+/**
+ * Closes the producer-side queues and Redis clients this process opened.
+ * Idempotent; every step runs even if one fails. Workers are closed by their own `close()`.
+ *
+ * @example
+ * ```ts
+ * process.on('SIGTERM', () => closeDeferred().then(() => process.exit(0)))
+ * ```
+ */
+export async function closeDeferred(): Promise<void> {
+  const results = await Promise.allSettled([...resetHooks].map((hook) => hook()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}

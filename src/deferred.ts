@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
+import { decodeResult, encodeResult, type Uid } from './call.js';
+import { getConfig } from './config.js';
+import { DeferralError } from './errors.js';
+import { currentJob, type JobContext } from './context.js';
+import { InlineJob, QueuedJob, type DeferredJob } from './job.js';
+import { authorizeCall, buildPayload, jobName, prepareCall } from './invoke.js';
+import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from './options.js';
+import { producerQueue } from './queues.js';
+import { resolveDataSource, type RepositoryFactory } from './registry.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Fn = (...args: any[]) => any;
+/** The names of the function-valued members of T. */
+export type MethodNames<T> = { [K in keyof T]-?: T[K] extends Fn ? K : never }[keyof T] & string;
+/** The custom methods of a repository: those that are not Repository's own. */
+export type RepositoryMethodNames<R> = Exclude<MethodNames<R>, keyof Repository<never>>;
+type ArgsOf<F> = F extends Fn ? Parameters<F> : never;
+type ResultOf<F> = F extends Fn ? Awaited<ReturnType<F>> : never;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyClass = abstract new (...args: any[]) => any;
+
+/** Where the call's data lives: a registered DataSource, its name, or one of its EntityManagers. */
+export type DbArgument = DataSource | EntityManager | string;
+
+/**
+ * The signature of `Deferred` and of every variant made by `DeferredType()`.
+ * Method names and argument types are checked against the model.
+ */
+export interface DeferredFunction {
+  /** A custom repository from `registerRepository` (the factory or a repository it made). */
+  <R extends object, M extends RepositoryMethodNames<R>>(model: RepositoryFactory<R>, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
+  <R extends Repository<never>, M extends RepositoryMethodNames<R>>(model: R, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
+  /** A static method of an entity class. */
+  <C extends AnyClass, M extends MethodNames<C>>(model: C, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<C[M]>): Promise<DeferredJob<ResultOf<C[M]>>>;
+  /** An instance method, called on each record after the worker reloads it. */
+  <E extends object, M extends MethodNames<E>>(model: readonly E[], db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<Array<ResultOf<E[M]>>>>;
+  <E extends object, M extends MethodNames<E>>(model: E, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<ResultOf<E[M]>>>;
+  /** A static method of the entity with this name (not type-checked). */
+  (model: string, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob<unknown>>;
+}
+
+let nested = 0;
+
+/** Runs a nested call in the enclosing job's transaction and returns a completed handle. */
+async function runInline(ctx: JobContext, model: unknown, db: DbArgument, uid: Uid, method: string, args: unknown[], options: DeferredOptions): Promise<DeferredJob> {
+  const config = getConfig();
+  const named = resolveDataSource(db);
+  const payload = buildPayload(model, named, uid, method, args, { transaction: true, skipMissing: options.skipMissing ?? false });
+  const prepared = prepareCall(payload, config.dataSources);
+  await authorizeCall(config.authorize, { ...prepared.info, queue: ctx.queue, jobId: ctx.id });
+  const value = prepared.dataSource === ctx.dataSource
+    ? await prepared.run(ctx.manager)
+    : await prepared.dataSource.transaction((manager) => prepared.run(manager));
+  // Through the result codec, so a nested call hands back what a queued one would.
+  return new InlineJob(`${ctx.id}-nested-${++nested}`, ctx.queue, decodeResult(encodeResult(value)));
+}
+
+function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction {
+  return (async (model: unknown, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob> => {
+    const config = getConfig();
+    const options = mergeOptions(DEFAULT_RETENTION, config.defaults, typeOptions);
+    const ctx = currentJob();
+    if (ctx && !options.allowNested) return runInline(ctx, model, db, uid, method, args, options);
+
+    const named = resolveDataSource(db);
+    const payload = buildPayload(model, named, uid, method, args, {
+      transaction: options.transaction ?? true,
+      skipMissing: options.skipMissing ?? false,
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    });
+    const queue = options.queue ?? 'default';
+    // Our own ids are UUIDs: BullMQ's counters restart per queue, and getJob(id) must find a job whatever its queue.
+    const job = await producerQueue(queue).add(jobName(payload), payload, {
+      jobId: options.jobId ?? randomUUID(),
+      delay: delayOf(options),
+      priority: options.priority,
+      attempts: options.attempts ?? 1,
+      backoff: options.backoff,
+      removeOnComplete: options.removeOnComplete,
+      removeOnFail: options.removeOnFail,
+    });
+    return new QueuedJob(job.id!, queue);
+  }) as DeferredFunction;
+}
+
+/**
+ * Defers `model.method(...args)` to a worker, on behalf of user `uid`.
+ *
+ * @example
+ * ```ts
+ * const job = await Deferred(invoice, dataSource, user.id, 'sendReminder', 'second notice')
+ * ```
+ */
+export const Deferred: DeferredFunction = makeDeferred({});
+
+/**
+ * Makes a variant of `Deferred` with options (queue, countdown, eta, attempts…).
+ * Invalid options throw DEFER_ERR_INVALID_OPTION here, not at call time.
+ *
+ * @example
+ * ```ts
+ * const Tomorrow = DeferredType({ eta: nextMorning(), queue: 'low', attempts: 3 })
+ * await Tomorrow(Report, 'main', uid, 'rebuild')
+ * ```
+ */
+export function DeferredType(options: DeferredOptions): DeferredFunction {
+  return makeDeferred(validateOptions(options));
+}
+
+/**
+ * `Deferred` on the `high` queue.
+ *
+ * @example
+ * ```ts
+ * await HighPriorityDeferred(user, 'main', uid, 'sendPasswordReset')
+ * ```
+ */
+export const HighPriorityDeferred: DeferredFunction = makeDeferred({ queue: 'high' });
+
+/**
+ * `Deferred` on the `low` queue.
+ *
+ * @example
+ * ```ts
+ * await LowPriorityDeferred(Report, 'main', uid, 'rebuildAll')
+ * ```
+ */
+export const LowPriorityDeferred: DeferredFunction = makeDeferred({ queue: 'low' });
+
+/**
+ * `DeferredType(options)` on the `high` queue; a `queue` option is refused.
+ *
+ * @example
+ * ```ts
+ * const Urgent = HighPriorityDeferredType({ attempts: 5 })
+ * ```
+ */
+export function HighPriorityDeferredType(options: Omit<DeferredOptions, 'queue'> = {}): DeferredFunction {
+  return DeferredType({ ...withoutQueue(options, 'high'), queue: 'high' });
+}
+
+/**
+ * `DeferredType(options)` on the `low` queue; a `queue` option is refused.
+ *
+ * @example
+ * ```ts
+ * const Nightly = LowPriorityDeferredType({ countdown: 3600 })
+ * ```
+ */
+export function LowPriorityDeferredType(options: Omit<DeferredOptions, 'queue'> = {}): DeferredFunction {
+  return DeferredType({ ...withoutQueue(options, 'low'), queue: 'low' });
+}
+
+function withoutQueue(options: DeferredOptions, queue: string): DeferredOptions {
+  if (options?.queue !== undefined && options.queue !== queue) {
+    throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option queue: ${JSON.stringify(options.queue)} conflicts with the ${queue} queue this variant is for`, { option: 'queue', value: options.queue });
+  }
+  return options;
+}

@@ -1,0 +1,20 @@
+// The public surface of typeorm-deferred: explicit named re-exports only.
+export { configure, defineConfig, closeDeferred } from './config.js';
+export type { DeferredConfig, ConnectionSetting } from './config.js';
+export { Deferred, DeferredType, HighPriorityDeferred, LowPriorityDeferred, HighPriorityDeferredType, LowPriorityDeferredType } from './deferred.js';
+export type { DeferredFunction, DbArgument, MethodNames, RepositoryMethodNames } from './deferred.js';
+export type { DeferredOptions, QueueName, KeepJobs, Backoff, QueueConcurrency } from './options.js';
+export { QUEUE_NAMES } from './options.js';
+export { Deferrable, registerRepository } from './registry.js';
+export type { RepositoryFactory } from './registry.js';
+export { currentJob, reportProgress, iterAndReport } from './context.js';
+export type { JobContext, IterAndReportOptions } from './context.js';
+export type { ProgressReport, ProgressState } from './progress.js';
+export { getJob } from './job.js';
+export type { DeferredJob, DeferredJobState } from './job.js';
+export { startWorker } from './worker.js';
+export type { WorkerOptions, DeferredWorker, WorkerLogger } from './worker.js';
+export { DeferralError, ERROR_CODES, isDeferralError } from './errors.js';
+export type { DeferralErrorCode } from './errors.js';
+export { EntityRef, PAYLOAD_VERSION } from './call.js';
+export type { CallInfo, CallPayload, CallTarget, IdMap, Uid } from './call.js';

@@ -1,0 +1,157 @@
+import type { Job, Queue } from 'bullmq';
+import { decodeResult } from './call.js';
+import { getConfig } from './config.js';
+import { codeFromStack, DeferralError } from './errors.js';
+import { QUEUE_NAMES, type QueueName } from './options.js';
+import type { ProgressState } from './progress.js';
+import { producerQueue, producerRedis } from './queues.js';
+
+/** Where a job is in its life. `cancelled`: removed by `cancel()` before it ran. */
+export type DeferredJobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled' | 'unknown';
+
+/**
+ * A handle on a deferred call, returned by `Deferred()` and `getJob()`.
+ *
+ * @example
+ * ```ts
+ * const job = await Deferred(Invoice, 'main', uid, 'recomputeAll')
+ * console.log(await job.state(), await job.result({ timeoutMs: 30_000 }))
+ * ```
+ */
+export interface DeferredJob<R = unknown> {
+  /** The BullMQ job id, unique across the three queues. */
+  readonly id: string;
+  readonly queue: QueueName;
+  state(): Promise<DeferredJobState>;
+  /** The latest reported progress: percent (0–100) and message. */
+  progress(): Promise<ProgressState>;
+  /**
+   * Waits for the job to finish and resolves its decoded return value. Rejects with
+   * DEFER_ERR_JOB_FAILED (remote message, stack and code in `details`), DEFER_ERR_CANCELLED,
+   * DEFER_ERR_JOB_NOT_FOUND, or DEFER_ERR_TIMEOUT after `timeoutMs`.
+   */
+  result(options?: { timeoutMs?: number }): Promise<R>;
+  /** Removes a waiting or delayed job; resolves false when it is already running or finished. */
+  cancel(): Promise<boolean>;
+}
+
+// A job id must never contain ':', so this key cannot collide with BullMQ's own.
+const cancelKey = (id: string) => `${getConfig().prefix}:deferred-cancelled:${id}`;
+const CANCEL_MARK_SECONDS = 7 * 24 * 3600;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The error `result()` rejects with for a failed BullMQ job. */
+export function jobFailure(job: Job): DeferralError {
+  const remoteStack = job.stacktrace?.at(-1) ?? undefined;
+  const remoteCode = codeFromStack(remoteStack);
+  return new DeferralError('DEFER_ERR_JOB_FAILED', `Job ${job.id} (${job.name}) failed: ${job.failedReason}`, {
+    jobId: job.id, queue: job.queueName, remoteMessage: job.failedReason, remoteStack, remoteCode, attemptsMade: job.attemptsMade,
+  });
+}
+
+function mapState(state: string): DeferredJobState {
+  switch (state) {
+    case 'prioritized':
+    case 'waiting-children':
+    case 'waiting':
+      return 'waiting';
+    case 'delayed':
+    case 'active':
+    case 'completed':
+    case 'failed':
+      return state;
+    default:
+      return 'unknown';
+  }
+}
+
+/** The handle of a job in a BullMQ queue. */
+export class QueuedJob<R = unknown> implements DeferredJob<R> {
+  constructor(readonly id: string, readonly queue: QueueName) {}
+
+  private get bull(): Queue {
+    return producerQueue(this.queue);
+  }
+
+  private async cancelled(): Promise<boolean> {
+    return (await producerRedis().exists(cancelKey(this.id))) === 1;
+  }
+
+  async state(): Promise<DeferredJobState> {
+    const state = mapState(await this.bull.getJobState(this.id));
+    if (state === 'unknown' && (await this.cancelled())) return 'cancelled';
+    return state;
+  }
+
+  async progress(): Promise<ProgressState> {
+    const job = await this.bull.getJob(this.id);
+    if (!job) return { percent: 0 };
+    const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
+    const percent = typeof job.progress === 'number' ? job.progress : 0;
+    return logs.length ? { percent, message: logs[0] } : { percent };
+  }
+
+  async result({ timeoutMs }: { timeoutMs?: number } = {}): Promise<R> {
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    // Polling, rather than QueueEvents, costs no blocking connection and also notices a removed job.
+    for (let wait = 20; ; wait = Math.min(wait * 1.5, 500)) {
+      const job = await this.bull.getJob(this.id);
+      if (!job) {
+        if (await this.cancelled()) throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled before it ran`, { jobId: this.id, queue: this.queue });
+        throw new DeferralError('DEFER_ERR_JOB_NOT_FOUND', `Job ${this.id} does not exist on queue ${this.queue} (never created, or removed by retention)`, { jobId: this.id, queue: this.queue });
+      }
+      if (job.finishedOn) {
+        const state = await job.getState();
+        if (state === 'completed') return decodeResult(job.returnvalue) as R;
+        if (state === 'failed') throw jobFailure(job);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new DeferralError('DEFER_ERR_TIMEOUT', `Job ${this.id} did not finish within ${timeoutMs} ms`, { jobId: this.id, queue: this.queue, timeoutMs });
+      await sleep(Math.min(wait, left));
+    }
+  }
+
+  async cancel(): Promise<boolean> {
+    const job = await this.bull.getJob(this.id);
+    if (!job) return false;
+    const state = mapState(await job.getState());
+    if (state !== 'waiting' && state !== 'delayed') return false;
+    const redis = producerRedis();
+    await redis.set(cancelKey(this.id), this.queue, 'EX', CANCEL_MARK_SECONDS);
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      // A worker took the job between the state check and the removal.
+      await redis.del(cancelKey(this.id));
+      return false;
+    }
+  }
+}
+
+/** The handle of a nested call that already ran inline, inside its enclosing job. */
+export class InlineJob<R = unknown> implements DeferredJob<R> {
+  constructor(readonly id: string, readonly queue: QueueName, private readonly value: R) {}
+  async state(): Promise<DeferredJobState> { return 'completed'; }
+  async progress(): Promise<ProgressState> { return { percent: 100 }; }
+  async result(): Promise<R> { return this.value; }
+  async cancel(): Promise<boolean> { return false; }
+}
+
+/**
+ * Finds a job by id alone, whatever its queue; undefined when no queue has it.
+ *
+ * @example
+ * ```ts
+ * const job = await getJob(request.params.id); if (job) reply.send(await job.progress())
+ * ```
+ */
+export async function getJob(id: string): Promise<DeferredJob | undefined> {
+  if (typeof id !== 'string' || id.length === 0 || id.includes(':')) return undefined;
+  const states = await Promise.all(QUEUE_NAMES.map((q) => producerQueue(q).getJobState(id)));
+  const index = states.findIndex((s) => s !== 'unknown');
+  if (index >= 0) return new QueuedJob(id, QUEUE_NAMES[index]);
+  const queue = (await producerRedis().get(cancelKey(id))) as QueueName | null;
+  return queue && QUEUE_NAMES.includes(queue) ? new QueuedJob(id, queue) : undefined;
+}

@@ -1,0 +1,82 @@
+/** One progress report, as `reportProgress()` takes it. */
+export interface ProgressReport {
+  /** Shown in the job log and by `progress()`. */
+  message?: string;
+  /** Where the work is, between `valuemin` and `valuemax`. */
+  progress?: number;
+  /** @defaultValue `0` */
+  valuemin?: number;
+  /** @defaultValue `100` */
+  valuemax?: number;
+}
+
+/** The latest progress of a job. */
+export interface ProgressState {
+  /** 0 to 100; it never goes down during one attempt. */
+  percent: number;
+  message?: string;
+}
+
+/** Where a reporter writes: a BullMQ job satisfies it. */
+export interface ProgressSink {
+  updateProgress(percent: number): Promise<void>;
+  log(line: string): Promise<unknown>;
+}
+
+/**
+ * Turns reports into a percentage that only grows, and writes it to Redis at
+ * most once per `intervalMs` so a tight loop cannot flood Redis; `flush()`
+ * always writes the latest state.
+ */
+export class ProgressReporter {
+  private state: ProgressState = { percent: 0 };
+  private written: ProgressState = { percent: 0 };
+  private lastWrite = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly sink: ProgressSink, private readonly intervalMs = 200) {}
+
+  /** The state as reported so far (written or not). */
+  get current(): ProgressState {
+    return { ...this.state };
+  }
+
+  report({ message, progress, valuemin = 0, valuemax = 100 }: ProgressReport): void {
+    if (progress !== undefined && Number.isFinite(progress) && valuemax > valuemin) {
+      const pct = Math.min(100, Math.max(0, ((progress - valuemin) / (valuemax - valuemin)) * 100));
+      this.state.percent = Math.max(this.state.percent, Math.round(pct * 100) / 100);
+    }
+    if (message !== undefined) this.state.message = String(message);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    const wait = this.lastWrite + this.intervalMs - Date.now();
+    if (wait <= 0) this.write();
+    else this.timer = setTimeout(() => this.write(), wait);
+  }
+
+  private write(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.lastWrite = Date.now();
+    const next = { ...this.state };
+    const prev = this.written;
+    this.written = next;
+    // Writes are chained so they land in order; a failed write must not fail the job.
+    this.chain = this.chain.then(async () => {
+      if (next.message !== undefined && next.message !== prev.message) await this.sink.log(next.message);
+      if (next.percent !== prev.percent) await this.sink.updateProgress(next.percent);
+    }).catch(() => undefined);
+  }
+
+  /** Writes the latest state now and waits for every write to land. */
+  async flush(): Promise<void> {
+    if (this.state.percent !== this.written.percent || this.state.message !== this.written.message) this.write();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+  }
+}

@@ -1,0 +1,65 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { getConfig, onReset, type ConnectionSetting } from './config.js';
+import { QUEUE_NAMES, type QueueName } from './options.js';
+
+/** A Redis client and whether we must close it (we never close a client the user gave us). */
+export interface OwnedRedis {
+  client: Redis;
+  owned: boolean;
+}
+
+/**
+ * Opens a client for a connection setting. Producers keep ioredis' retry limit so a
+ * Redis outage fails `Deferred()` after a few seconds instead of hanging a request;
+ * workers use `maxRetriesPerRequest: null`, as BullMQ requires for blocking reads.
+ */
+export function openRedis(setting: ConnectionSetting, role: 'producer' | 'worker'): OwnedRedis {
+  if (setting instanceof Redis) return { client: setting, owned: false };
+  const extra = role === 'worker' ? { maxRetriesPerRequest: null } : {};
+  const client = typeof setting === 'string' ? new Redis(setting, extra) : new Redis({ ...setting, ...extra });
+  // An unhandled 'error' event would crash the process; ioredis reconnects by itself.
+  client.on('error', () => undefined);
+  return { client, owned: true };
+}
+
+/** Closes a client if we own it: quit when possible, disconnect when Redis is gone. */
+export async function closeRedis(redis: OwnedRedis | undefined): Promise<void> {
+  if (!redis?.owned) return;
+  if (redis.client.status === 'end') return;
+  await redis.client.quit().catch(() => redis.client.disconnect());
+}
+
+let producer: { redis: OwnedRedis; queues: Map<QueueName, Queue> } | undefined;
+
+/** The process-wide producer Queue for `name`, opened on first use. */
+export function producerQueue(name: QueueName): Queue {
+  const { connection, prefix } = getConfig();
+  producer ??= { redis: openRedis(connection, 'producer'), queues: new Map() };
+  let queue = producer.queues.get(name);
+  if (!queue) {
+    queue = new Queue(name, { connection: producer.redis.client, prefix });
+    queue.on('error', () => undefined);
+    producer.queues.set(name, queue);
+  }
+  return queue;
+}
+
+/** All three producer queues, in priority order. */
+export function allProducerQueues(): Queue[] {
+  return QUEUE_NAMES.map(producerQueue);
+}
+
+/** The producer client, for the library's own small keys (cancel markers). */
+export function producerRedis(): Redis {
+  producerQueue('default');
+  return producer!.redis.client;
+}
+
+onReset(async () => {
+  const p = producer;
+  producer = undefined;
+  if (!p) return;
+  await Promise.allSettled([...p.queues.values()].map((q) => q.close()));
+  await closeRedis(p.redis);
+});

@@ -1,0 +1,215 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { DataSource, EntityManager } from 'typeorm';
+import { encodeResult, parsePayload } from './call.js';
+import { getConfig, type ConnectionSetting } from './config.js';
+import { runInJob, type JobContext } from './context.js';
+import { DeferralError, UNRECOVERABLE_CODES } from './errors.js';
+import { authorizeCall, prepareCall, type PreparedCall } from './invoke.js';
+import { QUEUE_NAMES, validateConcurrency, type QueueConcurrency, type QueueName } from './options.js';
+import { ProgressReporter } from './progress.js';
+import { closeRedis, openRedis } from './queues.js';
+import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
+
+/** What a worker reports: one line per finished job, and worker-level errors. */
+export interface WorkerLogger {
+  info(message: string): void;
+  error(message: string, err?: unknown): void;
+}
+
+/**
+ * Options of {@link startWorker}.
+ *
+ * @example
+ * ```ts
+ * await startWorker({ queues: { high: 4, default: 2, low: 1 }, shutdownTimeoutMs: 10_000 })
+ * ```
+ */
+export interface WorkerOptions {
+  /** Concurrency per queue; 0 leaves a queue to other processes. @defaultValue `{ high: 1, default: 1, low: 1 }` */
+  queues?: QueueConcurrency;
+  /** Redis for this worker. @defaultValue the `configure()` connection */
+  connection?: ConnectionSetting;
+  /** How long `close()` lets active jobs finish before aborting them. @defaultValue `30000` */
+  shutdownTimeoutMs?: number;
+  /** Close on SIGTERM/SIGINT and exit 0 (the CLI does this). @defaultValue `false` */
+  handleSignals?: boolean;
+  /** Minimum ms between two progress writes of one job. @defaultValue `200` */
+  progressIntervalMs?: number;
+  /** Where worker-level errors and (with `verbose`) job outcomes go. @defaultValue errors to `console.error` */
+  logger?: WorkerLogger;
+  /** Log a line per finished job. @defaultValue `false` */
+  verbose?: boolean;
+}
+
+/** A running worker process part. */
+export interface DeferredWorker {
+  /** Stops fetching, lets active jobs finish (bounded), closes connections. Idempotent. */
+  close(): Promise<void>;
+  /** The concurrency per queue this worker runs with. */
+  readonly concurrency: Readonly<Record<QueueName, number>>;
+}
+
+// better-sqlite3 and its kin have one connection: two transactions on it at once collide.
+const SINGLE_CONNECTION_DRIVERS = new Set(['better-sqlite3', 'sqljs', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native']);
+const serialQueues = new WeakMap<DataSource, Promise<unknown>>();
+
+/** Runs `fn` alone on a single-connection data source, at once on the others. */
+function serialized<T>(dataSource: DataSource, fn: () => Promise<T>): Promise<T> {
+  if (!SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type)) return fn();
+  const previous = serialQueues.get(dataSource) ?? Promise.resolve();
+  const next = previous.then(fn, fn);
+  serialQueues.set(dataSource, next.catch(() => undefined));
+  return next;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** BullMQ retries any error but an UnrecoverableError; ours keep their code in the stack header. */
+function forBullMQ(err: unknown): Error {
+  if (err instanceof DeferralError && UNRECOVERABLE_CODES.has(err.code)) {
+    const unrecoverable = new UnrecoverableError(err.message);
+    unrecoverable.stack = err.stack;
+    return unrecoverable;
+  }
+  return err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number | undefined, controller: AbortController, jobId: string): Promise<T> {
+  if (ms === undefined) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new DeferralError('DEFER_ERR_TIMEOUT', `Job ${jobId} ran longer than its timeout of ${ms} ms`, { jobId, timeoutMs: ms });
+      controller.abort(err);
+      reject(err);
+    }, ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Starts consuming the three queues in this process.
+ *
+ * @example
+ * ```ts
+ * configure({ dataSources: { main: AppDataSource } })
+ * const worker = await startWorker({ queues: { high: 2, default: 1, low: 1 } })
+ * process.on('SIGTERM', () => worker.close())
+ * ```
+ */
+export async function startWorker(options: WorkerOptions = {}): Promise<DeferredWorker> {
+  const config = getConfig();
+  const concurrency = validateConcurrency(options.queues);
+  const grace = options.shutdownTimeoutMs ?? 30_000;
+  if (!(Number.isFinite(grace) && grace >= 0)) {
+    throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option shutdownTimeoutMs: ${grace} must be a number of ms ≥ 0`, { option: 'shutdownTimeoutMs', value: grace });
+  }
+  const logger = options.logger ?? { info: () => undefined, error: (m: string, e?: unknown) => console.error(m, e ?? '') };
+  const active = new Set<AbortController>();
+
+  // The worker opens data sources the application has not opened, and closes only those.
+  const opened: DataSource[] = [];
+  for (const ds of Object.values(config.dataSources)) {
+    if (!ds.isInitialized) {
+      await ds.initialize();
+      opened.push(ds);
+    }
+  }
+
+  async function runAttempt(job: Job, queue: QueueName, prepared: PreparedCall, timeout: number | undefined, transaction: boolean, reporter: ProgressReporter): Promise<unknown> {
+    const { dataSource } = prepared;
+    const controller = new AbortController();
+    active.add(controller);
+    const execute = (manager: EntityManager) => {
+      const ctx: JobContext = {
+        id: job.id!, queue, uid: prepared.info.uid, attempt: job.attemptsMade + 1, manager, dataSource,
+        signal: controller.signal,
+        reportProgress: (report) => reporter.report(report),
+        log: (line) => void job.log(String(line)).catch(() => undefined),
+      };
+      // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
+      const work = runInJob(ctx, () => prepared.run(manager)).then(encodeResult);
+      return withTimeout(work, timeout, controller, job.id!);
+    };
+    try {
+      for (let retry = 0; ; retry++) {
+        try {
+          return await (transaction ? dataSource.transaction(execute) : execute(dataSource.manager));
+        } catch (err) {
+          if (retry >= TRANSIENT_RETRIES || !isTransientDbError(err) || controller.signal.aborted) throw err;
+          await sleep(25 * 2 ** retry + Math.random() * 25);
+        }
+      }
+    } finally {
+      active.delete(controller);
+    }
+  }
+
+  async function processJob(job: Job, queue: QueueName): Promise<unknown> {
+    const reporter = new ProgressReporter(job, options.progressIntervalMs ?? 200);
+    try {
+      const payload = parsePayload(job.data);
+      const prepared = prepareCall(payload, config.dataSources);
+      await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
+      return await serialized(prepared.dataSource, () =>
+        runAttempt(job, queue, prepared, payload.opts.timeout, payload.opts.transaction, reporter));
+    } catch (err) {
+      throw forBullMQ(err);
+    } finally {
+      await reporter.flush();
+    }
+  }
+
+  const redis = openRedis(options.connection ?? config.connection, 'worker');
+  const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
+    const worker = new Worker(queue, (job) => processJob(job, queue), {
+      connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue],
+    });
+    worker.on('error', (err) => logger.error(`[typeorm-deferred] worker error on queue ${queue}: ${err.message}`, err));
+    if (options.verbose) {
+      worker.on('completed', (job) => logger.info(`[typeorm-deferred] ${queue} ${job.id} ${job.name} completed`));
+      worker.on('failed', (job, err) => logger.info(`[typeorm-deferred] ${queue} ${job?.id} ${job?.name} failed: ${err.message}`));
+    }
+    return worker;
+  });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+
+  let closing: Promise<void> | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info(`[typeorm-deferred] ${signal}: finishing active jobs (up to ${grace} ms), then exiting`);
+    handle.close().then(() => process.exit(0), (err) => {
+      logger.error('[typeorm-deferred] error while closing', err);
+      process.exit(1);
+    });
+  };
+
+  async function close(): Promise<void> {
+    if (options.handleSignals) {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const gracePeriod = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), grace); });
+    const finished = Promise.allSettled(workers.map((w) => w.close()));
+    if ((await Promise.race([finished, gracePeriod])) === 'late') {
+      // Past the grace period: abort what still runs; BullMQ hands the jobs to another worker once their locks expire.
+      for (const c of active) c.abort(new DeferralError('DEFER_ERR_CANCELLED', 'The worker shut down while the job ran', {}));
+      await Promise.allSettled(workers.map((w) => w.close(true)));
+    }
+    clearTimeout(timer);
+    // Every step runs even when one fails; the first failure is reported.
+    const steps = await Promise.allSettled([closeRedis(redis), ...opened.map((ds) => ds.destroy())]);
+    const failed = steps.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  const handle: DeferredWorker = {
+    concurrency,
+    close: () => (closing ??= close()),
+  };
+  if (options.handleSignals) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return handle;
+}
