@@ -1,5 +1,5 @@
 import SuperJSON from 'superjson';
-import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
+import { In, type DataSource, type EntityManager, type ObjectLiteral } from 'typeorm';
 import { DeferralError } from './errors.js';
 import { show, type QueueName } from './options.js';
 
@@ -143,18 +143,62 @@ export function decodeArgs(args: CallPayload['args']): unknown[] {
   return value;
 }
 
-/** Replaces every {@link EntityRef} by the record loaded through `manager`. */
+/**
+ * Replaces every {@link EntityRef} by the record loaded through `manager`.
+ * One query at a time: a transaction's connection runs one query at once anyway.
+ */
 export async function loadRefs(value: unknown, manager: EntityManager): Promise<unknown> {
   if (value instanceof EntityRef) return loadRecord(manager, value.entity, value.id);
-  if (Array.isArray(value)) return Promise.all(value.map((v) => loadRefs(v, manager)));
-  if (value instanceof Map) return new Map(await Promise.all([...value].map(async ([k, v]) => [await loadRefs(k, manager), await loadRefs(v, manager)] as const)));
-  if (value instanceof Set) return new Set(await Promise.all([...value].map((v) => loadRefs(v, manager))));
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const v of value) out.push(await loadRefs(v, manager));
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map();
+    for (const [k, v] of value) out.set(await loadRefs(k, manager), await loadRefs(v, manager));
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set();
+    for (const v of value) out.add(await loadRefs(v, manager));
+    return out;
+  }
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = await loadRefs(v, manager);
     return out;
   }
   return value;
+}
+
+/**
+ * Loads records in the order of `ids`; a single-column key takes one IN query.
+ * A missing record is DEFER_ERR_RECORD_NOT_FOUND, or left out when `allowMissing`.
+ */
+export async function loadRecords(manager: EntityManager, entity: string, ids: IdMap[], allowMissing = false): Promise<ObjectLiteral[]> {
+  const columns = Object.keys(ids[0] ?? {});
+  if (ids.length < 2 || columns.length !== 1 || ids.some((id) => Object.keys(id).length !== 1 || !(columns[0] in id))) {
+    const out: ObjectLiteral[] = [];
+    for (const id of ids) {
+      const record = await loadRecord(manager, entity, id, allowMissing);
+      if (record) out.push(record);
+    }
+    return out;
+  }
+  const [column] = columns;
+  if (!manager.connection.hasMetadata(entity)) {
+    throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `Entity ${JSON.stringify(entity)} is not part of this data source`, { entity });
+  }
+  const rows = await manager.findBy(entity, { [column]: In(ids.map((id) => id[column])) });
+  const byKey = new Map(rows.map((r) => [String((r as ObjectLiteral)[column]), r as ObjectLiteral]));
+  const out: ObjectLiteral[] = [];
+  for (const id of ids) {
+    const record = byKey.get(String(id[column]));
+    if (record) out.push(record);
+    else if (!allowMissing) throw new DeferralError('DEFER_ERR_RECORD_NOT_FOUND', `${entity} ${show(id)} no longer exists`, { entity, id });
+  }
+  return out;
 }
 
 /** Loads one record by primary key; missing → DEFER_ERR_RECORD_NOT_FOUND unless `allowMissing`. */

@@ -11,7 +11,7 @@ export { currentJob, reportProgress, iterAndReport } from './context.js';
 export type { JobContext, IterAndReportOptions } from './context.js';
 export type { ProgressReport, ProgressState } from './progress.js';
 export { getJob } from './job.js';
-export type { DeferredJob, DeferredJobState } from './job.js';
+export type { DeferredJob, DeferredJobState, JobSnapshot } from './job.js';
 export { startWorker } from './worker.js';
 export type { WorkerOptions, DeferredWorker, WorkerLogger } from './worker.js';
 export { DeferralError, ERROR_CODES, isDeferralError } from './errors.js';

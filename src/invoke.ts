@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
 import {
-  decodeArgs, encodeArgs, idOf, loadRecord, loadRefs, PAYLOAD_VERSION,
+  decodeArgs, encodeArgs, idOf, loadRecords, loadRefs, PAYLOAD_VERSION,
   type CallInfo, type CallPayload, type CallTarget, type Uid,
 } from './call.js';
 import { DeferralError } from './errors.js';
@@ -121,12 +121,10 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
     dataSource, info: { ...info, model: name, ids: target.ids },
     async run(manager) {
       const results: unknown[] = [];
-      const loaded = await Promise.all(target.ids.map((id) => loadRecord(manager, name, id, payload.opts.skipMissing)));
+      const records = await loadRecords(manager, name, target.ids, payload.opts.skipMissing);
       const callArgs = await loadArgs(manager);
       // One record after another: they share one transaction and often touch the same rows.
-      for (const record of loaded) {
-        if (record) results.push(await (record as Record<string, (...a: unknown[]) => unknown>)[method](...callArgs));
-      }
+      for (const record of records) results.push(await (record as Record<string, (...a: unknown[]) => unknown>)[method](...callArgs));
       return target.many ? results : results[0];
     },
   };

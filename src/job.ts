@@ -33,6 +33,31 @@ export interface DeferredJob<R = unknown> {
   result(options?: { timeoutMs?: number }): Promise<R>;
   /** Removes a waiting or delayed job; resolves false when it is already running or finished. */
   cancel(): Promise<boolean>;
+  /** Everything known about the job in one read: state, progress, result or error, attempts, times. */
+  snapshot(): Promise<JobSnapshot<R>>;
+}
+
+/** One read of everything known about a job, as `snapshot()`, the CLI and the job API show it. */
+export interface JobSnapshot<R = unknown> {
+  id: string;
+  queue: QueueName;
+  /** `Model.method`. */
+  name?: string;
+  state: DeferredJobState;
+  percent: number;
+  message?: string;
+  /** The decoded return value, once completed. */
+  result?: R;
+  /** The failure, once failed (for good: retries are over). */
+  error?: { message: string; stack?: string; code?: string };
+  uid?: string | number;
+  attemptsMade: number;
+  attempts: number;
+  createdAt?: Date;
+  /** When a delayed job becomes due. */
+  runAt?: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
 }
 
 // A job id must never contain ':', so this key cannot collide with BullMQ's own.
@@ -112,6 +137,28 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     }
   }
 
+  async snapshot(): Promise<JobSnapshot<R>> {
+    const job = await this.bull.getJob(this.id);
+    if (!job) return { id: this.id, queue: this.queue, state: await this.state(), percent: 0, attemptsMade: 0, attempts: 0 };
+    const [state, { message }] = await Promise.all([job.getState().then(mapState), this.progress()]);
+    const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
+    const snap: JobSnapshot<R> = {
+      id: this.id, queue: this.queue, name: job.name, state,
+      percent: typeof job.progress === 'number' ? job.progress : 0,
+      message,
+      uid: (job.data as { uid?: string | number } | undefined)?.uid,
+      attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1,
+      createdAt: at(job.timestamp), runAt: job.delay ? at(job.timestamp + job.delay) : undefined,
+      startedAt: at(job.processedOn), finishedAt: at(job.finishedOn),
+    };
+    if (state === 'completed') snap.result = decodeResult(job.returnvalue) as R;
+    if (state === 'failed') {
+      const { remoteMessage, remoteStack, remoteCode } = jobFailure(job).details as { remoteMessage: string; remoteStack?: string; remoteCode?: string };
+      snap.error = { message: remoteMessage, stack: remoteStack, code: remoteCode };
+    }
+    return snap;
+  }
+
   async cancel(): Promise<boolean> {
     const job = await this.bull.getJob(this.id);
     if (!job) return false;
@@ -137,6 +184,9 @@ export class InlineJob<R = unknown> implements DeferredJob<R> {
   async progress(): Promise<ProgressState> { return { percent: 100 }; }
   async result(): Promise<R> { return this.value; }
   async cancel(): Promise<boolean> { return false; }
+  async snapshot(): Promise<JobSnapshot<R>> {
+    return { id: this.id, queue: this.queue, state: 'completed', percent: 100, result: this.value, attemptsMade: 1, attempts: 1 };
+  }
 }
 
 /**
