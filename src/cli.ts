@@ -5,7 +5,7 @@ import { inspect, parseArgs } from 'node:util';
 import { closeDeferred, configure, getConfig, type DeferredConfig } from './config.js';
 import { DeferralError } from './errors.js';
 import { getJob } from './job.js';
-import { QUEUE_NAMES, type QueueConcurrency } from './options.js';
+import { QUEUE_NAMES, validateConcurrency, type QueueConcurrency } from './options.js';
 import { startWorker } from './worker.js';
 
 const USAGE = `Usage: deferred <command> [options]
@@ -47,17 +47,19 @@ function parseQueues(spec: string | undefined): QueueConcurrency | undefined {
 
 async function worker(values: Record<string, string | boolean | undefined>): Promise<number> {
   if (typeof values.config !== 'string') throw new DeferralError('DEFER_ERR_NOT_CONFIGURED', 'deferred worker needs --config <module>', {});
-  await loadConfig(values.config);
+  const queues = parseQueues(values.queues as string | undefined);
+  validateConcurrency(queues);
   const timeout = values['shutdown-timeout'] === undefined ? undefined : Number(values['shutdown-timeout']);
+  await loadConfig(values.config);
   const w = await startWorker({
-    queues: parseQueues(values.queues as string | undefined),
+    queues,
     shutdownTimeoutMs: timeout,
     handleSignals: true,
     verbose: !values.quiet,
     logger: { info: (m) => console.log(m), error: (m, e) => console.error(m, e ?? '') },
   });
-  const queues = QUEUE_NAMES.filter((q) => w.concurrency[q] > 0).map((q) => `${q}=${w.concurrency[q]}`).join(' ');
-  console.log(`[typeorm-deferred] worker ${process.pid} consuming ${queues} (prefix ${getConfig().prefix}); stop with SIGTERM or Ctrl-C`);
+  const consuming = QUEUE_NAMES.filter((q) => w.concurrency[q] > 0).map((q) => `${q}=${w.concurrency[q]}`).join(' ');
+  console.log(`[typeorm-deferred] worker ${process.pid} consuming ${consuming} (prefix ${getConfig().prefix}); stop with SIGTERM or Ctrl-C`);
   // startWorker's signal handler closes the worker and exits 0.
   return new Promise<number>(() => undefined);
 }
