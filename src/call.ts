@@ -224,7 +224,9 @@ function resultToData(value: unknown, seen: object[]): unknown {
     if (value instanceof Map) return new Map([...value].map(([k, v]) => [resultToData(k, seen), resultToData(v, seen)]));
     if (value instanceof Set) return new Set([...value].map((v) => resultToData(v, seen)));
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resultToData(v, seen);
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v !== 'function' && typeof v !== 'symbol') out[k] = resultToData(v, seen);
+    }
     return out;
   } finally {
     seen.pop();
@@ -271,8 +273,9 @@ export function parsePayload(data: unknown): CallPayload {
   if (!isObj(t)) throw bad('target must be an object');
   if (t.kind === 'model' || t.kind === 'records') {
     if (typeof t.entity !== 'string' || !t.entity) throw bad('target.entity must be a non-empty string');
-    if (t.kind === 'records' && !(Array.isArray(t.ids) && t.ids.every(isIdMap) && typeof t.many === 'boolean')) {
-      throw bad('target.ids must be an array of primary key maps, and target.many a boolean');
+    if (t.kind === 'records' && !(Array.isArray(t.ids) && t.ids.length > 0 && t.ids.every(isIdMap)
+      && typeof t.many === 'boolean' && (t.many || t.ids.length === 1))) {
+      throw bad('target.ids must be a non-empty array of primary key maps, and target.many a boolean (true for several ids)');
     }
   } else if (t.kind === 'repository') {
     if (typeof t.name !== 'string' || !t.name) throw bad('target.name must be a non-empty string');
@@ -281,8 +284,8 @@ export function parsePayload(data: unknown): CallPayload {
   }
   const o = data.opts;
   if (!isObj(o) || typeof o.transaction !== 'boolean' || typeof o.skipMissing !== 'boolean'
-    || (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout > 0))) {
-    throw bad('opts must be { transaction: boolean, skipMissing: boolean, timeout?: ms > 0 }');
+    || (o.timeout !== undefined && !(typeof o.timeout === 'number' && Number.isFinite(o.timeout) && o.timeout > 0))) {
+    throw bad('opts must be { transaction: boolean, skipMissing: boolean, timeout?: finite ms > 0 }');
   }
   return data as unknown as CallPayload;
 }

@@ -92,7 +92,7 @@ export function defineConfig(config: DeferredConfig): DeferredConfig {
 
 /** The active configuration, or DEFER_ERR_NOT_CONFIGURED. */
 export function getConfig(): ResolvedConfig {
-  if (!current) throw new DeferralError('DEFER_ERR_NOT_CONFIGURED', 'typeorm-deferred is not configured: call configure({ dataSources }) first in this process');
+  if (!current) throw new DeferralError('DEFER_ERR_NOT_CONFIGURED', 'typeorm-deferred is not configured in this process: call configure({ dataSources }) first (also after closeDeferred())');
   return current;
 }
 
@@ -102,8 +102,10 @@ export function onReset(hook: () => Promise<void>): void {
 }
 
 /**
- * Closes the producer-side queues and Redis clients this process opened.
- * Idempotent; every step runs even if one fails. Workers are closed by their own `close()`.
+ * Closes the producer-side queues and Redis clients this process opened and ends the
+ * configuration: until `configure()` is called again, every call (handles included) fails
+ * with DEFER_ERR_NOT_CONFIGURED. Idempotent; every step runs even if one fails.
+ * Workers are closed by their own `close()`.
  *
  * @example
  * ```ts
@@ -111,6 +113,8 @@ export function onReset(hook: () => Promise<void>): void {
  * ```
  */
 export async function closeDeferred(): Promise<void> {
+  // Forget the configuration first: a handle still polling must fail, not reopen a connection that keeps the process alive.
+  current = undefined;
   const results = await Promise.allSettled([...resetHooks].map((hook) => hook()));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;

@@ -16,6 +16,9 @@ type Fn = (...args: any[]) => any;
 export type MethodNames<T> = { [K in keyof T]-?: T[K] extends Fn ? K : never }[keyof T] & string;
 /** The custom methods of a repository: those that are not Repository's own. */
 export type RepositoryMethodNames<R> = Exclude<MethodNames<R>, keyof Repository<never>>;
+// A repository is never a record: without this, its base methods would pass as record methods.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type RecordMethodNames<E> = E extends Repository<any> ? never : MethodNames<E>;
 type ArgsOf<F> = F extends Fn ? Parameters<F> : never;
 type ResultOf<F> = F extends Fn ? Awaited<ReturnType<F>> : never;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -31,12 +34,13 @@ export type DbArgument = DataSource | EntityManager | string;
 export interface DeferredFunction {
   /** A custom repository from `registerRepository` (the factory or a repository it made). */
   <R extends object, M extends RepositoryMethodNames<R>>(model: RepositoryFactory<R>, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
-  <R extends Repository<never>, M extends RepositoryMethodNames<R>>(model: R, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  <R extends Repository<any>, M extends RepositoryMethodNames<R>>(model: R, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
   /** A static method of an entity class. */
   <C extends AnyClass, M extends MethodNames<C>>(model: C, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<C[M]>): Promise<DeferredJob<ResultOf<C[M]>>>;
   /** An instance method, called on each record after the worker reloads it. */
-  <E extends object, M extends MethodNames<E>>(model: readonly E[], db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<Array<ResultOf<E[M]>>>>;
-  <E extends object, M extends MethodNames<E>>(model: E, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<ResultOf<E[M]>>>;
+  <E extends object, M extends RecordMethodNames<E>>(model: readonly E[], db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<Array<ResultOf<E[M]>>>>;
+  <E extends object, M extends RecordMethodNames<E>>(model: E, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<ResultOf<E[M]>>>;
   /** A static method of the entity with this name (not type-checked). */
   (model: string, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob<unknown>>;
 }

@@ -23,6 +23,15 @@ export interface ProgressSink {
   log(line: string): Promise<unknown>;
 }
 
+/** Runs one write; a sink that throws or rejects (Redis down) only loses that write. */
+async function quietly(write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch {
+    // The job goes on; the next write carries the latest state anyway.
+  }
+}
+
 /**
  * Turns reports into a percentage that only grows, and writes it to Redis at
  * most once per `intervalMs` so a tight loop cannot flood Redis; `flush()`
@@ -65,11 +74,11 @@ export class ProgressReporter {
     const next = { ...this.state };
     const prev = this.written;
     this.written = next;
-    // Writes are chained so they land in order; a failed write must not fail the job.
+    // Writes are chained so they land in order; a failed write must neither fail the job nor skip the next one.
     this.chain = this.chain.then(async () => {
-      if (next.message !== undefined && next.message !== prev.message) await this.sink.log(next.message);
-      if (next.percent !== prev.percent) await this.sink.updateProgress(next.percent);
-    }).catch(() => undefined);
+      if (next.message !== undefined && next.message !== prev.message) await quietly(() => this.sink.log(next.message!));
+      if (next.percent !== prev.percent) await quietly(() => this.sink.updateProgress(next.percent));
+    });
   }
 
   /** Writes the latest state now and waits for every write to land. */

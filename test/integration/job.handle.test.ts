@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Deferred, DeferredType, getJob, type DeferralError } from '../../src/index.js';
+import { closeDeferred, Deferred, DeferredType, getJob, type DeferralError } from '../../src/index.js';
 import { Account } from '../fixtures/entities.js';
 import { setup, type Harness } from '../helpers.js';
 
@@ -86,5 +86,16 @@ describe('the DeferredJob handle', () => {
     const queues = await import('../../src/queues.js');
     await (await queues.producerQueue('default').getJob(job.id))!.remove();
     expect(await codeOf(job.result({ timeoutMs: 1_000 }))).toBe('DEFER_ERR_JOB_NOT_FOUND');
+  });
+
+  it('after closeDeferred() a handle fails with DEFER_ERR_NOT_CONFIGURED instead of reopening Redis', async () => {
+    h = await setup('sqlite', {}, false);
+    const a = await account();
+    const job = await DeferredType({ countdown: 60 })(a, h.dataSource, 1, 'deposit', 1);
+    const waiting = job.result();
+    await closeDeferred();
+    expect(await codeOf(waiting)).toBe('DEFER_ERR_NOT_CONFIGURED');
+    expect(await codeOf(job.state())).toBe('DEFER_ERR_NOT_CONFIGURED');
+    expect(await codeOf(getJob(job.id))).toBe('DEFER_ERR_NOT_CONFIGURED');
   });
 });

@@ -1,7 +1,12 @@
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { QueryFailedError } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { isTransientDbError } from '../../src/transient.js';
+
+// better-sqlite3 ships no types here; only its error class is needed.
+const { SqliteError } = createRequire(import.meta.url)('better-sqlite3') as {
+  SqliteError: new (message: string, code: string) => Error & { code: string };
+};
 
 /** An Error carrying driver fields, like pg, mysql2 and better-sqlite3 throw. */
 function driverError(fields: Record<string, unknown>, message = 'driver error'): Error {
@@ -60,12 +65,12 @@ describe('isTransientDbError()', () => {
     });
 
     it("is true for better-sqlite3's own SqliteError with SQLITE_BUSY", () => {
-      const err = new Database.SqliteError('database is locked', 'SQLITE_BUSY');
+      const err = new SqliteError('database is locked', 'SQLITE_BUSY');
       expect(isTransientDbError(err)).toBe(true);
     });
 
     it('is false for SQLITE_CONSTRAINT_UNIQUE', () => {
-      const err = new Database.SqliteError('UNIQUE constraint failed: account.id', 'SQLITE_CONSTRAINT_UNIQUE');
+      const err = new SqliteError('UNIQUE constraint failed: account.id', 'SQLITE_CONSTRAINT_UNIQUE');
       expect(isTransientDbError(err)).toBe(false);
     });
   });

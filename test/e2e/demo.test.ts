@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+// Built by test/global-setup.ts before any test file runs.
+const MAIN = join(ROOT, 'dist/examples/demo/main.js');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const RUN_TIMEOUT_MS = 60_000;
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+const hasRedisServer = (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'redis-server')));
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  cwd: string;
+}
+
+const cwds: string[] = [];
+const prefixes: string[] = [];
+
+/**
+ * Runs the compiled demo in a fresh working folder (so its .demo/ SQLite file is
+ * its own) with its own queue prefix; `onOutput` may act on the output as it comes.
+ */
+function runDemo(env: Record<string, string | undefined> = {}, args: string[] = [], onOutput?: (stdout: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  const cwd = mkdtempSync(join(tmpdir(), 'deferred-demo-e2e-'));
+  cwds.push(cwd);
+  const prefix = `demo-e2e-${randomUUID().slice(0, 8)}`;
+  prefixes.push(prefix);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      cwd,
+      env: { ...process.env, NO_COLOR: '1', DEMO_SERVE: '', DEMO_FORCE_PRIVATE_REDIS: '', DEMO_PREFIX: prefix, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      onOutput?.(stdout, child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr, cwd });
+    });
+  });
+}
+
+/** The summary line of one job: `✔ label  queue  state  id  outcome`. */
+function summaryLine(stdout: string, label: string): string {
+  const line = stdout.split('\n').find((l) => new RegExp(`^  [✔✘] ${label} `).test(l));
+  expect(line, `summary line for ${label} in:\n${stdout}`).toBeDefined();
+  return line!;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+describe('demo (npm start)', () => {
+  afterAll(async () => {
+    for (const cwd of cwds) rmSync(cwd, { recursive: true, force: true });
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    try {
+      for (const prefix of prefixes) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length) await redis.del(...keys);
+        } while (cursor !== '0');
+      }
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('runs the tour, prints every outcome and exits 0', async () => {
+    const run = await runDemo();
+    const { stdout } = run;
+    expect(run.code, `${stdout}\n${run.stderr}`).toBe(0);
+    expect(existsSync(join(run.cwd, '.demo/demo.sqlite'))).toBe(true);
+
+    // Model-level: a static method, its result decoded.
+    expect(summaryLine(stdout, 'model-level')).toMatch(new RegExp(`✔ model-level +default +completed +${UUID} +→ \\{ invoices: 6, total: '\\$[\\d.,]+' \\}`));
+    // Record-level: an instance method on one reloaded record; the Date survives the trip.
+    expect(summaryLine(stdout, 'record-level')).toMatch(/completed .*→ \{ invoice: 'INV-1001', to: 'alice@example\.com', note: 'Thank you!', sentAt: \d{4}-\d\d-\d\dT[\d:.]+Z \}/);
+    // An array of records: one value per record.
+    expect(summaryLine(stdout, 'array')).toMatch(/completed .*→ \[ 'INV-1003 \$310\.00 → \$341\.00', 'INV-1004 \$89\.00 → \$97\.90', 'INV-1006 \$25\.00 → \$27\.50' \]/);
+    // Countdown: delayed when deferred, completed afterwards, not before its 2 s.
+    expect(stdout).toMatch(/countdown +INV-1002\.remind\(\) in 2 s +→ delayed on default/);
+    expect(summaryLine(stdout, 'countdown')).toMatch(/default +completed .*→ 'reminder for INV-1002 \(\$45\.50\) sent to bob@example\.com'/);
+    const after = /The countdown job finished ([\d.]+) s after it was deferred/.exec(stdout);
+    expect(after).not.toBeNull();
+    expect(Number(after![1])).toBeGreaterThanOrEqual(2);
+    // The high queue.
+    expect(summaryLine(stdout, 'high-queue')).toMatch(/✔ high-queue +high +completed .*→ 'password reset link sent to alice@example\.com'/);
+    // The failure: DEFER_ERR_JOB_FAILED with the remote message, and the rollback.
+    expect(summaryLine(stdout, 'failing')).toMatch(/✔ failing +default +failed .*error DEFER_ERR_JOB_FAILED: card ending 0002 was declined for INV-1005 \(insufficient funds\)/);
+    expect(stdout).toContain('the transaction was rolled back, so it is still "open"');
+    // Progress: several samples while the long job runs, then its result.
+    const samples = stdout.match(/^ +\d{1,3}% +active +statement for .+ \(\d+\/12\)$/gm) ?? [];
+    expect(samples.length, stdout).toBeGreaterThanOrEqual(2);
+    expect(new Set(samples.map((s) => /(\d+)%/.exec(s)![1])).size).toBeGreaterThanOrEqual(2);
+    expect(summaryLine(stdout, 'progress')).toMatch(/✔ progress +low +completed .*→ \{ statements: 12, billed: '\$[\d.,]+' \}/);
+
+    expect(stdout).toContain('All 7 jobs ended as expected: 6 completed, 1 failed on purpose.');
+    expect(stdout).toContain('Shut down: stopped the worker, closed the queues, closed the database.');
+    expect(run.stderr).toBe('');
+  }, 90_000);
+
+  it('exits 1 with a clear message when REDIS_URL names a Redis that does not answer', async () => {
+    const run = await runDemo({ REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('Cannot reach Redis at REDIS_URL=redis://127.0.0.1:1');
+    expect(run.stderr).toContain('ECONNREFUSED');
+    expect(run.stderr).toMatch(/unset REDIS_URL/);
+    // The user named a server: no other is tried, none is started.
+    expect(run.stdout + run.stderr).not.toMatch(/private redis-server/);
+    expect(run.stdout).not.toMatch(/Deferring/);
+  }, 90_000);
+
+  it.skipIf(!hasRedisServer)('starts a private redis-server when asked, and stops it on exit', async () => {
+    const run = await runDemo({ DEMO_FORCE_PRIVATE_REDIS: '1', REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const started = /Redis +redis:\/\/127\.0\.0\.1:(\d+) \(private redis-server started for this run, pid (\d+), in (\S+)\)/.exec(run.stdout);
+    expect(started, run.stdout).not.toBeNull();
+    const [, port, pid, dir] = started!;
+    expect(Number(port)).not.toBe(6379);
+    expect(run.stdout).toContain('All 7 jobs ended as expected');
+    expect(run.stdout).toContain('stopped the private redis-server.');
+    expect(isAlive(Number(pid))).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+  }, 90_000);
+
+  it('--serve keeps the worker running until SIGTERM, then shuts down cleanly with 0', async () => {
+    let signalled = false;
+    const run = await runDemo({}, ['--serve'], (stdout, child) => {
+      if (!signalled && stdout.includes('to stop.')) {
+        signalled = true;
+        // A moment later, to show the process really stays up after the tour.
+        setTimeout(() => child.kill('SIGTERM'), 500);
+      }
+    });
+    expect(signalled, run.stdout).toBe(true);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.stdout).toContain('All 7 jobs ended as expected');
+    expect(run.stdout).toMatch(/Press Ctrl-C \(or send SIGTERM to pid \d+\) to stop\./);
+    expect(run.stdout).toContain('SIGTERM received: stopping.');
+    expect(run.stdout).toContain('Shut down: stopped the worker, closed the queues, closed the database.');
+  }, 90_000);
+});
