@@ -63,8 +63,17 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
+const openSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+
+/** Fails when the sockets opened since `baseline` are not all closed within a second (a leaked client or worker). */
+export async function expectNoLeakedSockets(baseline: number): Promise<void> {
+  for (let i = 0; i < 50 && openSockets() > baseline; i++) await new Promise((r) => setTimeout(r, 20));
+  if (openSockets() > baseline) throw new Error(`leak: ${openSockets() - baseline} socket(s) still open after cleanup`);
+}
+
 /** Configures the library for one test: its own prefix, data source and (optionally) worker. */
 export async function setup(kind: DbKind, extra: Partial<DeferredConfig> = {}, worker: WorkerOptions | false = {}): Promise<Harness> {
+  const baseline = openSockets();
   const { dataSource, drop } = await makeDataSource(kind);
   const prefix = uniquePrefix();
   configure({ connection: REDIS_URL, prefix, dataSources: { main: dataSource }, ...extra });
@@ -82,6 +91,7 @@ export async function setup(kind: DbKind, extra: Partial<DeferredConfig> = {}, w
       await closeDeferred();
       await deleteKeys(prefix);
       await drop();
+      await expectNoLeakedSockets(baseline);
     },
   };
   if (worker !== false) h.worker = await h.startWorker(worker);
