@@ -4,13 +4,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { deleteKeys } from '../helpers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 // Built by test/global-setup.ts before any test file runs.
 const MAIN = join(ROOT, 'dist/examples/demo/main.js');
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN_TIMEOUT_MS = 60_000;
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
@@ -77,20 +76,7 @@ function isAlive(pid: number): boolean {
 describe('demo (npm start)', () => {
   afterAll(async () => {
     for (const cwd of cwds) rmSync(cwd, { recursive: true, force: true });
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    redis.on('error', () => undefined);
-    try {
-      for (const prefix of prefixes) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length) await redis.del(...keys);
-        } while (cursor !== '0');
-      }
-    } finally {
-      redis.disconnect();
-    }
+    for (const prefix of prefixes) await deleteKeys(prefix);
   });
 
   it('runs the tour, prints every outcome and exits 0', async () => {

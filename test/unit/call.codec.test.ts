@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { thrown } from '../assert.js';
 import {
   decodeArgs,
   decodeResult,
@@ -35,16 +36,6 @@ afterAll(async () => {
   if (dataSource?.isInitialized) await dataSource.destroy();
 });
 
-function thrown(fn: () => unknown): DeferralError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a DeferralError to be thrown').toBeInstanceOf(DeferralError);
-  return caught as DeferralError;
-}
 
 function expectRefused(args: unknown[], code: DeferralErrorCode, path: string): DeferralError {
   const err = thrown(() => encodeArgs(args, dataSource));

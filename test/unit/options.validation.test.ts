@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../assert.js';
 import { DeferralError } from '../../src/errors.js';
 import {
   DeferredType,
@@ -10,14 +11,7 @@ import { delayOf, mergeOptions, validateConcurrency, validateOptions } from '../
 
 /** Runs `fn`, expects a DEFER_ERR_INVALID_OPTION and returns it. */
 function refusal(fn: () => unknown): DeferralError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a DeferralError to be thrown').toBeInstanceOf(DeferralError);
-  const err = caught as DeferralError;
+  const err = thrown(fn);
   expect(err.code).toBe('DEFER_ERR_INVALID_OPTION');
   return err;
 }
