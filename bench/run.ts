@@ -1,0 +1,184 @@
+/**
+ * typeorm-deferred against raw BullMQ, side by side in one process on one Redis.
+ * `npm run bench`; BENCH_N (enqueue jobs per run, default 2000; drains use half),
+ * BENCH_DRAIN_N, BENCH_REPS (default 5). See BENCHMARKS.md.
+ */
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { closeDeferred } from '../src/index.js';
+import { breakdown, promiseHookCost } from './breakdown.js';
+import { BenchContext } from './context.js';
+import { oursDrain, rawDrain, type OursVariant } from './drain.js';
+import { enqueuePair, storedPayloads } from './enqueue.js';
+import { openPostgres, openSqlite, REDIS_URL, type BenchDb } from './services.js';
+import { fmtMicros, fmtRate, fmtRatio, median, table, type Measure } from './stats.js';
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, not ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const ENQUEUE_N = positiveInt('BENCH_N', 2000);
+const DRAIN_N = positiveInt('BENCH_DRAIN_N', Math.max(1, Math.round(ENQUEUE_N / 2)));
+const REPS = positiveInt('BENCH_REPS', 5);
+const ENQUEUE_IN_FLIGHT = 50;
+
+/** A pair measured side by side: jobs/s of ours and of raw BullMQ for the same n. */
+interface Scenario {
+  name: string;
+  n: number;
+  warmupN: number;
+  pair(n: number, oursFirst: boolean): Promise<{ ours: Measure; raw: Measure }>;
+}
+
+interface Samples {
+  ours: Measure[];
+  raw: Measure[];
+  ratio: number[];
+}
+
+const version = (pkg: string) => (JSON.parse(readFileSync(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Runs two drains one after the other, in the given order. */
+async function drainPair(ours: () => Promise<Measure>, raw: () => Promise<Measure>, oursFirst: boolean): Promise<{ ours: Measure; raw: Measure }> {
+  if (oursFirst) {
+    const o = await ours();
+    return { ours: o, raw: await raw() };
+  }
+  const r = await raw();
+  return { ours: await ours(), raw: r };
+}
+
+function scenarios(ctx: BenchContext, sqlite: BenchDb, postgres: BenchDb): Scenario[] {
+  const list: Scenario[] = [
+    { name: 'enqueue, sequential', n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, 1, first) },
+    { name: `enqueue, ${ENQUEUE_IN_FLIGHT} in flight`, n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, ENQUEUE_IN_FLIGHT, first) },
+  ];
+  const drains: Array<[string, BenchDb, OursVariant]> = [
+    ['SQLite', sqlite, 'tx'],
+    ['SQLite, transaction: false', sqlite, 'no-tx'],
+    ['PostgreSQL', postgres, 'tx'],
+  ];
+  for (const c of [1, 10]) {
+    for (const [label, db, variant] of drains) {
+      list.push({
+        name: `drain, c=${c}, ${label}`, n: DRAIN_N, warmupN: 300,
+        pair: (n, first) => drainPair(() => oursDrain(ctx, db, variant, n, c), () => rawDrain(ctx, db, n, c), first),
+      });
+    }
+  }
+  return list;
+}
+
+async function environment(ctx: BenchContext, dbs: BenchDb[]): Promise<string[]> {
+  const info = await ctx.control.info('server');
+  const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
+  const cpus = os.cpus();
+  return [
+    `machine: ${os.availableParallelism()} cores (${cpus[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()} ${os.arch()}`,
+    `node ${process.version}, Redis ${redisVersion} at ${REDIS_URL.replace(/\/\/[^@]*@/, '//')}, ${dbs.map((d) => d.version).join(', ')}`,
+    `bullmq ${version('bullmq')}, ioredis ${version('ioredis')}, typeorm ${version('typeorm')}, better-sqlite3 ${version('better-sqlite3')}, superjson ${version('superjson')}`,
+    `load average at start (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `enqueue N=${ENQUEUE_N} (sequential and ${ENQUEUE_IN_FLIGHT} in flight), drain N=${DRAIN_N}, ${REPS} interleaved repetitions per pair`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const ctx = new BenchContext();
+  const dbs: BenchDb[] = [];
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () => (cleaned ??= (async () => {
+    await closeDeferred().catch(() => undefined);
+    const left = await ctx.dropAll().catch(() => -1);
+    for (const db of dbs) await db.close().catch((err) => log(`could not close ${db.kind}: ${String(err)}`));
+    const remaining = await ctx.leftovers().catch(() => -1);
+    console.log(`\ncleanup: ${left > 0 ? `${left} stray keys deleted, ` : ''}${remaining} keys of this run left in Redis (prefix bench-${ctx.runId}-*); PostgreSQL schema dropped`);
+    await ctx.close();
+  })());
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+
+  try {
+    // First of all: nothing may have run a job (and so AsyncLocalStorage) in this process yet.
+    const hooks = await promiseHookCost();
+    dbs.push(await openSqlite());
+    dbs.push(await openPostgres(10));
+    const [sqlite, postgres] = dbs;
+    console.log('typeorm-deferred vs raw BullMQ');
+    for (const line of await environment(ctx, dbs)) console.log(line);
+
+    const stored = await storedPayloads(ctx, sqlite);
+    console.log(`job data as stored: ours ${stored.ours.length} B ${stored.ours}`);
+    console.log(`                    raw  ${stored.raw.length} B ${stored.raw}`);
+
+    const list = scenarios(ctx, sqlite, postgres);
+    log('warm-up (not counted)…');
+    for (const s of list) await s.pair(s.warmupN, true);
+
+    const samples = new Map<string, Samples>(list.map((s) => [s.name, { ours: [], raw: [], ratio: [] }]));
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const [i, s] of list.entries()) {
+        // Alternate which side goes first, so neither always runs on a warmer or colder machine.
+        const { ours, raw } = await s.pair(s.n, (rep + i) % 2 === 0);
+        const r = samples.get(s.name)!;
+        r.ours.push(ours);
+        r.raw.push(raw);
+        r.ratio.push(ours.rate / raw.rate);
+        log(`rep ${rep + 1}/${REPS}  ${s.name.padEnd(40)} ours ${fmtRate(ours.rate).padStart(7)}/s  raw ${fmtRate(raw.rate).padStart(7)}/s  ours/raw ${fmtRatio(ours.rate / raw.rate)}`);
+      }
+    }
+
+    // Per side: the median rate, its wall-clock µs per job, and the median CPU µs per job.
+    const summary = list.map((s) => {
+      const r = samples.get(s.name)!;
+      const side = (m: Measure[]) => {
+        const rate = median(m.map((x) => x.rate));
+        return { rate, wall: 1e6 / rate, cpu: median(m.map((x) => x.cpuPerJob)) };
+      };
+      return { s, ours: side(r.ours), raw: side(r.raw), ratio: median(r.ratio), min: Math.min(...r.ratio), max: Math.max(...r.ratio) };
+    });
+    console.log(`\nThroughput: median of ${REPS} interleaved runs per side, jobs/s (higher is better); ours/raw is the median of the per-pair ratios`);
+    console.log(table(
+      ['scenario', 'N', 'ours jobs/s', 'raw jobs/s', 'ours/raw', 'ratio range'],
+      summary.map(({ s, ours, raw, ratio, min, max }) => [s.name, String(s.n), fmtRate(ours.rate), fmtRate(raw.rate), fmtRatio(ratio), `${fmtRatio(min)}–${fmtRatio(max)}`]),
+    ));
+    console.log('\nCost per job, µs: wall = 1e6 / median jobs/s; CPU = median CPU time (user + system) of this process per job');
+    console.log(table(
+      ['scenario', 'wall ours', 'wall raw', 'wall extra', 'CPU ours', 'CPU raw', 'CPU extra', 'CPU ours/raw'],
+      summary.map(({ s, ours, raw }) => [
+        s.name, fmtMicros(ours.wall), fmtMicros(raw.wall), fmtMicros(ours.wall - raw.wall),
+        fmtMicros(ours.cpu), fmtMicros(raw.cpu), fmtMicros(ours.cpu - raw.cpu), fmtRatio(ours.cpu / raw.cpu),
+      ]),
+    ));
+    for (const c of [1, 10]) {
+      const tx = summary.find((x) => x.s.name === `drain, c=${c}, SQLite`)!.ours;
+      const noTx = summary.find((x) => x.s.name === `drain, c=${c}, SQLite, transaction: false`)!.ours;
+      console.log(`SQLite drain c=${c}, ours with − without transaction: wall ${fmtMicros(tx.wall - noTx.wall)} µs/job (${fmtMicros(tx.wall)} vs ${fmtMicros(noTx.wall)}), CPU ${fmtMicros(tx.cpu - noTx.cpu)} µs/job (${fmtMicros(tx.cpu)} vs ${fmtMicros(noTx.cpu)})`);
+    }
+
+    log('breakdown…');
+    const pieces = await breakdown(dbs, 10_000);
+    console.log('\nBreakdown: one call at a time, no Redis (median of 3 passes)');
+    console.log(table(['step', 'µs/call'], pieces.map((p) => [p.label, fmtMicros(p.micros)])));
+    console.log(`await of a resolved promise: ${hooks.before.toFixed(0)} ns before the first job of this process, ${hooks.after.toFixed(0)} ns after it`);
+    console.log('  (Node 20: AsyncLocalStorage.run(), which runs every job, turns on promise hooks for the whole process; the raw rows above ran with them on too)');
+    console.log(`\nload average at end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await cleanup();
+  }
+}
+
+// Everything is closed on the way out; should some handle stay open, say so rather than hang.
+main().then(
+  () => setTimeout(() => { log('bench: handles still open 10 s after the end; exiting'); process.exit(2); }, 10_000).unref(),
+  (err) => {
+    process.exitCode = 1;
+    log(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+    setTimeout(() => process.exit(1), 10_000).unref();
+  },
+);
