@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager, Repository } from 'typeorm';
-import { decodeResult, encodeResult, type Uid } from './call.js';
+import { decodeResult, encodeResult, type CallPayload, type Uid } from './call.js';
 import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
 import { currentJob, type JobContext } from './context.js';
@@ -48,10 +48,8 @@ export interface DeferredFunction {
 let nested = 0;
 
 /** Runs a nested call in the enclosing job's transaction and returns a completed handle. */
-async function runInline(ctx: JobContext, model: unknown, db: DbArgument, uid: Uid, method: string, args: unknown[], options: DeferredOptions): Promise<DeferredJob> {
+async function runInline(ctx: JobContext, payload: CallPayload): Promise<DeferredJob> {
   const config = getConfig();
-  const named = resolveDataSource(db);
-  const payload = buildPayload(model, named, uid, method, args, { transaction: true, skipMissing: options.skipMissing ?? false });
   const prepared = prepareCall(payload, config.dataSources);
   await authorizeCall(config.authorize, { ...prepared.info, queue: ctx.queue, jobId: ctx.id });
   const value = prepared.dataSource === ctx.dataSource
@@ -65,15 +63,14 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
   return (async (model: unknown, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob> => {
     const config = getConfig();
     const options = mergeOptions(DEFAULT_RETENTION, config.defaults, typeOptions);
-    const ctx = currentJob();
-    if (ctx && !options.allowNested) return runInline(ctx, model, db, uid, method, args, options);
-
-    const named = resolveDataSource(db);
-    const payload = buildPayload(model, named, uid, method, args, {
+    const payload = buildPayload(model, resolveDataSource(db), uid, method, args, {
       transaction: options.transaction ?? true,
       skipMissing: options.skipMissing ?? false,
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     });
+    const ctx = currentJob();
+    if (ctx && !options.allowNested) return runInline(ctx, payload);
+
     const queue = options.queue ?? 'default';
     // Our own ids are UUIDs: BullMQ's counters restart per queue, and getJob(id) must find a job whatever its queue.
     const job = await producerQueue(queue).add(jobName(payload), payload, {
