@@ -1,5 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import { decodeResult } from './call.js';
+import { cancelledQueue, markCancelled, requestCancel } from './cancel.js';
 import { getConfig } from './config.js';
 import { codeFromStack, DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
@@ -31,7 +32,10 @@ export interface DeferredJob<R = unknown> {
    * DEFER_ERR_JOB_NOT_FOUND, or DEFER_ERR_TIMEOUT after `timeoutMs`.
    */
   result(options?: { timeoutMs?: number }): Promise<R>;
-  /** Removes a waiting or delayed job; resolves false when it is already running or finished. */
+  /**
+   * Cancels the job: a waiting or delayed job is removed; a running one has its AbortSignal
+   * aborted and ends as `cancelled`, its transaction rolled back. Resolves false for a finished job.
+   */
   cancel(): Promise<boolean>;
   /** Everything known about the job in one read: state, progress, result or error, attempts, times. */
   snapshot(): Promise<JobSnapshot<R>>;
@@ -60,9 +64,6 @@ export interface JobSnapshot<R = unknown> {
   finishedAt?: Date;
 }
 
-// A job id must never contain ':', so this key cannot collide with BullMQ's own.
-const cancelKey = (id: string) => `${getConfig().prefix}:deferred-cancelled:${id}`;
-const CANCEL_MARK_SECONDS = 7 * 24 * 3600;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -100,13 +101,18 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   }
 
   private async cancelled(): Promise<boolean> {
-    return (await producerRedis().exists(cancelKey(this.id))) === 1;
+    return (await cancelledQueue(producerRedis(), getConfig().prefix, this.id)) !== null;
+  }
+
+  /** BullMQ's state, with `cancelled` for a job removed by cancel() or stopped by it while running. */
+  private async stateOf(bullState: string): Promise<DeferredJobState> {
+    const state = mapState(bullState);
+    if ((state === 'unknown' || state === 'failed') && (await this.cancelled())) return 'cancelled';
+    return state;
   }
 
   async state(): Promise<DeferredJobState> {
-    const state = mapState(await this.bull.getJobState(this.id));
-    if (state === 'unknown' && (await this.cancelled())) return 'cancelled';
-    return state;
+    return this.stateOf(await this.bull.getJobState(this.id));
   }
 
   async progress(): Promise<ProgressState> {
@@ -127,8 +133,9 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
         throw new DeferralError('DEFER_ERR_JOB_NOT_FOUND', `Job ${this.id} does not exist on queue ${this.queue} (never created, or removed by retention)`, { jobId: this.id, queue: this.queue });
       }
       if (job.finishedOn) {
-        const state = await job.getState();
+        const state = await this.stateOf(await job.getState());
         if (state === 'completed') return decodeResult(job.returnvalue) as R;
+        if (state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled while it ran`, { jobId: this.id, queue: this.queue });
         if (state === 'failed') throw jobFailure(job);
       }
       const left = deadline - Date.now();
@@ -140,7 +147,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   async snapshot(): Promise<JobSnapshot<R>> {
     const job = await this.bull.getJob(this.id);
     if (!job) return { id: this.id, queue: this.queue, state: await this.state(), percent: 0, attemptsMade: 0, attempts: 0 };
-    const [state, { message }] = await Promise.all([job.getState().then(mapState), this.progress()]);
+    const [state, { message }] = await Promise.all([job.getState().then((s) => this.stateOf(s)), this.progress()]);
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
     const snap: JobSnapshot<R> = {
       id: this.id, queue: this.queue, name: job.name, state,
@@ -152,7 +159,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
       startedAt: at(job.processedOn), finishedAt: at(job.finishedOn),
     };
     if (state === 'completed') snap.result = decodeResult(job.returnvalue) as R;
-    if (state === 'failed') {
+    if (state === 'failed' || (state === 'cancelled' && job.finishedOn)) {
       const { remoteMessage, remoteStack, remoteCode } = jobFailure(job).details as { remoteMessage: string; remoteStack?: string; remoteCode?: string };
       snap.error = { message: remoteMessage, stack: remoteStack, code: remoteCode };
     }
@@ -163,16 +170,22 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     const job = await this.bull.getJob(this.id);
     if (!job) return false;
     const state = mapState(await job.getState());
-    if (state !== 'waiting' && state !== 'delayed') return false;
+    const { prefix } = getConfig();
     const redis = producerRedis();
-    await redis.set(cancelKey(this.id), this.queue, 'EX', CANCEL_MARK_SECONDS);
+    if (state === 'active') {
+      // The worker running it aborts its signal and races the method: it ends as cancelled, rolled back.
+      await requestCancel(redis, prefix, this.id, this.queue);
+      return true;
+    }
+    if (state !== 'waiting' && state !== 'delayed') return false;
+    await markCancelled(redis, prefix, this.id, this.queue);
     try {
       await job.remove();
       return true;
     } catch {
-      // A worker took the job between the state check and the removal.
-      await redis.del(cancelKey(this.id));
-      return false;
+      // A worker took the job between the state check and the removal: ask it to stop.
+      await requestCancel(redis, prefix, this.id, this.queue);
+      return true;
     }
   }
 }
@@ -202,6 +215,6 @@ export async function getJob(id: string): Promise<DeferredJob | undefined> {
   const states = await Promise.all(QUEUE_NAMES.map((q) => producerQueue(q).getJobState(id)));
   const index = states.findIndex((s) => s !== 'unknown');
   if (index >= 0) return new QueuedJob(id, QUEUE_NAMES[index]);
-  const queue = (await producerRedis().get(cancelKey(id))) as QueueName | null;
+  const queue = (await cancelledQueue(producerRedis(), getConfig().prefix, id)) as QueueName | null;
   return queue && QUEUE_NAMES.includes(queue) ? new QueuedJob(id, queue) : undefined;
 }

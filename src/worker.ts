@@ -1,6 +1,7 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
 import { encodeResult, parsePayload } from './call.js';
+import { CancelListener, cancelledQueue } from './cancel.js';
 import { getConfig, type ConnectionSetting } from './config.js';
 import { runInJob, type JobContext } from './context.js';
 import { DeferralError, UNRECOVERABLE_CODES } from './errors.js';
@@ -64,6 +65,17 @@ function serialized<T>(dataSource: DataSource, fn: () => Promise<T>): Promise<T>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves 'late' when `work` has not settled within `ms`. */
+async function within(work: Promise<unknown>, ms: number): Promise<'done' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), ms); });
+  try {
+    return await Promise.race([work.then(() => 'done' as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** BullMQ retries any error but an UnrecoverableError; ours keep their code in the stack header. */
 function forBullMQ(err: unknown): Error {
   if (err instanceof DeferralError && UNRECOVERABLE_CODES.has(err.code)) {
@@ -74,17 +86,25 @@ function forBullMQ(err: unknown): Error {
   return err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number | undefined, controller: AbortController, jobId: string): Promise<T> {
-  if (ms === undefined) return work;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new DeferralError('DEFER_ERR_TIMEOUT', `Job ${jobId} ran longer than its timeout of ${ms} ms`, { jobId, timeoutMs: ms });
-      controller.abort(err);
-      reject(err);
-    }, ms);
+/** Why a job was aborted when the worker shut down past its grace period: it goes back to the queue. */
+class ShutdownAbort extends Error {
+  constructor() {
+    super('The worker shut down while the job ran; the job goes back to the queue');
+  }
+}
+
+/**
+ * Races the work against the job's AbortSignal (timeout, cancel, shutdown), so a
+ * method that ignores the signal still ends the attempt and rolls its transaction back.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
 /**
@@ -120,6 +140,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     const { dataSource } = prepared;
     const controller = new AbortController();
     active.add(controller);
+    const untrack = cancels.track(job.id!, () => controller.abort(
+      new DeferralError('DEFER_ERR_CANCELLED', `Job ${job.id} was cancelled while it ran`, { jobId: job.id, queue })));
+    const timer = timeout === undefined ? undefined : setTimeout(() => controller.abort(
+      new DeferralError('DEFER_ERR_TIMEOUT', `Job ${job.id} ran longer than its timeout of ${timeout} ms`, { jobId: job.id, timeoutMs: timeout })), timeout);
     const execute = (manager: EntityManager) => {
       const ctx: JobContext = {
         id: job.id!, queue, uid: prepared.info.uid, attempt: job.attemptsMade + 1, manager, dataSource,
@@ -128,8 +152,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
         log: (line) => void job.log(String(line)).catch(() => undefined),
       };
       // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
-      const work = runInJob(ctx, () => prepared.run(manager)).then(encodeResult);
-      return withTimeout(work, timeout, controller, job.id!);
+      return untilAborted(runInJob(ctx, () => prepared.run(manager)).then(encodeResult), controller.signal);
     };
     try {
       for (let retry = 0; ; retry++) {
@@ -141,19 +164,29 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
         }
       }
     } finally {
+      clearTimeout(timer);
+      untrack();
       active.delete(controller);
     }
   }
 
-  async function processJob(job: Job, queue: QueueName): Promise<unknown> {
+  async function processJob(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
     const reporter = new ProgressReporter(job, options.progressIntervalMs ?? 200);
     try {
+      if (await cancelledQueue(redis.client, config.prefix, job.id!)) {
+        throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${job.id} was cancelled before it started`, { jobId: job.id, queue });
+      }
       const payload = parsePayload(job.data);
       const prepared = prepareCall(payload, config.dataSources);
       await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
       return await serialized(prepared.dataSource, () =>
         runAttempt(job, queue, prepared, payload.opts.timeout, payload.opts.transaction, reporter));
     } catch (err) {
+      if (err instanceof ShutdownAbort) {
+        // Back to the queue at once, without spending an attempt: another worker runs it.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
       throw forBullMQ(err);
     } finally {
       await reporter.flush();
@@ -161,8 +194,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   }
 
   const redis = openRedis(options.connection ?? config.connection, 'worker');
+  const cancels = await CancelListener.start(redis.client, config.prefix);
   const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
-    const worker = new Worker(queue, (job) => processJob(job, queue), {
+    const worker = new Worker(queue, (job, token) => processJob(job, queue, token), {
       connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue],
     });
     worker.on('error', (err) => logger.error(`[typeorm-deferred] worker error on queue ${queue}: ${err.message}`, err));
@@ -188,17 +222,14 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const gracePeriod = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), grace); });
     const finished = Promise.allSettled(workers.map((w) => w.close()));
-    if ((await Promise.race([finished, gracePeriod])) === 'late') {
-      // Past the grace period: abort what still runs; BullMQ hands the jobs to another worker once their locks expire.
-      for (const c of active) c.abort(new DeferralError('DEFER_ERR_CANCELLED', 'The worker shut down while the job ran', {}));
-      await Promise.allSettled(workers.map((w) => w.close(true)));
+    if ((await within(finished, grace)) === 'late') {
+      // Past the grace period: abort what still runs; each aborted job hands itself back to the queue.
+      for (const c of active) c.abort(new ShutdownAbort());
+      if ((await within(finished, 5_000)) === 'late') await Promise.allSettled(workers.map((w) => w.close(true)));
     }
-    clearTimeout(timer);
     // Every step runs even when one fails; the first failure is reported.
-    const steps = await Promise.allSettled([closeRedis(redis), ...opened.map((ds) => ds.destroy())]);
+    const steps = await Promise.allSettled([cancels.close(), closeRedis(redis), ...opened.map((ds) => ds.destroy())]);
     const failed = steps.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
   }

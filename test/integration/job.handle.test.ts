@@ -55,14 +55,45 @@ describe('the DeferredJob handle', () => {
     expect((await h.dataSource.manager.findOneByOrFail(Account, { id: a.id })).balance).toBe(0);
   });
 
-  it('does not cancel a running or finished job', async () => {
+  it('cancels a running job: its signal is aborted, it ends as cancelled, and a finished job cannot be cancelled', async () => {
     h = await setup('sqlite');
     const a = await account();
-    const job = await Deferred(a, h.dataSource, 1, 'wait', 500);
+    const job = await Deferred(a, h.dataSource, 1, 'wait', 10_000);
     while ((await job.state()) !== 'active') await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    expect(await job.cancel()).toBe(true);
+    expect(await codeOf(job.result({ timeoutMs: 5_000 }))).toBe('DEFER_ERR_CANCELLED');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await job.state()).toBe('cancelled');
+    expect((await job.snapshot()).error?.code).toBe('DEFER_ERR_CANCELLED');
     expect(await job.cancel()).toBe(false);
+    const done = await Deferred(a, h.dataSource, 1, 'deposit', 1);
+    await done.result({ timeoutMs: 5_000 });
+    expect(await done.cancel()).toBe(false);
+  });
+
+  it('a cancelled job that ignores its signal is stopped anyway and its writes roll back', async () => {
+    h = await setup('sqlite');
+    const a = await account();
+    const job = await Deferred(a, h.dataSource, 1, 'depositThenSleep', 50, 3_000);
+    while ((await job.state()) !== 'active') await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await job.cancel()).toBe(true);
+    expect(await codeOf(job.result({ timeoutMs: 5_000 }))).toBe('DEFER_ERR_CANCELLED');
+    expect((await h.dataSource.manager.findOneByOrFail(Account, { id: a.id })).balance).toBe(0);
+  });
+
+  it('a worker closing past its grace period hands the running job back; another worker completes it', async () => {
+    h = await setup('sqlite', {}, false);
+    const a = await account();
+    const first = await h.startWorker({ shutdownTimeoutMs: 200 });
+    const job = await Deferred(a, h.dataSource, 1, 'wait', 1_500);
+    while ((await job.state()) !== 'active') await new Promise((r) => setTimeout(r, 20));
+    await first.close();
+    expect(['waiting', 'delayed']).toContain(await job.state());
+    await h.startWorker();
     expect(await job.result({ timeoutMs: 10_000 })).toBe('waited');
-    expect(await job.cancel()).toBe(false);
+    expect((await job.snapshot()).attemptsMade).toBe(1);
   });
 
   it('deduplicates calls with the same jobId', async () => {
