@@ -244,6 +244,14 @@ export function encodeResult(value: unknown): EncodedResult {
   return { v: PAYLOAD_VERSION, result: codec.serialize(resultToData(value, [])) as EncodedResult['result'] };
 }
 
+/**
+ * A value as plain JSON for people and HTTP clients: superjson's JSON half, so Dates become
+ * ISO strings, Maps and Sets arrays, records in arguments `{ e: entity, id }`.
+ */
+export function toJsonView(value: unknown): unknown {
+  return codec.serialize(resultToData(value, [])).json;
+}
+
 /** Decodes a stored return value; values written by raw BullMQ processors pass through as they are. */
 export function decodeResult(stored: unknown): unknown {
   const r = stored as EncodedResult | undefined;

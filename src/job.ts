@@ -151,7 +151,8 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
     const snap: JobSnapshot<R> = {
       id: this.id, queue: this.queue, name: job.name, state,
-      percent: typeof job.progress === 'number' ? job.progress : 0,
+      // A completed job is done whether or not it reported progress.
+      percent: state === 'completed' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
       message,
       uid: (job.data as { uid?: string | number } | undefined)?.uid,
       attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1,

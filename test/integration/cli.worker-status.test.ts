@@ -62,7 +62,7 @@ describe('the deferred CLI', () => {
     expect(text.stdout).toMatch(/name\s+Account\.deposit/);
     expect(text.stdout).toMatch(/result\s+9/);
     const json = JSON.parse((await run(process.execPath, [CLI, 'status', job.id, '--config', CONFIG, '--json'], { env })).stdout);
-    expect(json).toMatchObject({ id: job.id, queue: 'default', state: 'completed', result: 9, uid: 'bob', percent: 0 });
+    expect(json).toMatchObject({ id: job.id, queue: 'default', state: 'completed', result: 9, uid: 'bob', percent: 100 });
     const unknown = await run(process.execPath, [CLI, 'status', 'nope', '--prefix', prefix], { env }).catch((e: { code: number; stderr: string }) => e);
     expect(unknown).toMatchObject({ code: 1 });
     expect((unknown as { stderr: string }).stderr).toContain('No job nope');

@@ -1,0 +1,76 @@
+// The public surface of typeorm-deferred/dashboard: explicit named re-exports only.
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { challenge, makeAuthenticator } from './auth.js';
+import { mountBoard } from './board.js';
+import { streamJobEvents } from './events.js';
+import { resolveDashboardOptions, type DashboardOptions, type Identity } from './options.js';
+import { routes } from './routes.js';
+import { JobWatcher } from './watch.js';
+
+export type { DashboardOptions, Identity } from './options.js';
+export type { JobView } from './view.js';
+export { routes } from './routes.js';
+export type { Route, RouteRequest, RouteResponse } from './routes.js';
+export { readableData } from './board.js';
+
+/**
+ * The typeorm-deferred dashboard as a fastify plugin: bull-board at `/queues` (admins), the job
+ * API at `/api/jobs/:id` (+ `/events` as Server-Sent Events, `/cancel` by POST) and a progress
+ * page at `/jobs/:id`, all under the prefix you register it with, all behind authentication.
+ * Register it after `configure()`.
+ *
+ * @example
+ * ```ts
+ * await app.register(dashboardPlugin, { prefix: '/deferred', tokens: { [process.env.DEFERRED_TOKEN!]: { uid: 'ops', admin: true } } })
+ * ```
+ */
+export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app: FastifyInstance, raw: DashboardOptions) => {
+  const options = resolveDashboardOptions(raw);
+  const authenticate = makeAuthenticator(options);
+  const basePath = app.prefix;
+  const watcher = new JobWatcher(options.pollIntervalMs);
+  app.addHook('onClose', async () => watcher.close());
+
+  // Identity per request, kept beside it rather than decorated onto fastify's request type.
+  const identities = new WeakMap<FastifyRequest, Identity>();
+  const identity = (request: FastifyRequest) => identities.get(request)!;
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const found = await authenticate(request);
+    if (!found) {
+      await reply.code(401).header('www-authenticate', challenge(options)).header('cache-control', 'no-store').send({ error: 'authentication required' });
+      return reply;
+    }
+    identities.set(request, found);
+  });
+
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler: async (request, reply) => {
+        const result = await route.handler({
+          identity: identity(request),
+          params: request.params as Record<string, string>,
+          query: request.query as Record<string, unknown>,
+          headers: request.headers,
+          basePath,
+        }, options);
+        reply.code(result.status).header('cache-control', 'no-store');
+        for (const [k, v] of Object.entries(result.headers ?? {})) reply.header(k, v);
+        return reply.send(result.body);
+      },
+    });
+  }
+  app.get('/api/jobs/:id/events', (request, reply) => streamJobEvents(request, reply, identity(request), watcher));
+
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!identity(request)?.admin) {
+        await reply.code(403).send({ error: 'bull-board is for admins' });
+        return reply;
+      }
+    });
+    await mountBoard(admin, basePath, options);
+  });
+};

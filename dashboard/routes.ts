@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { getJob, type DeferredJob, type JobSnapshot } from '../src/job.js';
+import type { Identity, ResolvedDashboardOptions } from './options.js';
+import { notFoundPage, progressPage, safeNext } from './page.js';
+import { canSee, jobView } from './view.js';
+
+/** What a handler sees of a request, whatever the HTTP framework. */
+export interface RouteRequest {
+  identity: Identity;
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+  /** The plugin's URL prefix, e.g. '/deferred' ('' at the root). */
+  basePath: string;
+}
+
+/** What a handler answers. */
+export interface RouteResponse {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  url: string;
+  handler: (request: RouteRequest, options: ResolvedDashboardOptions) => Promise<RouteResponse>;
+}
+
+const NOT_FOUND = (id: string): RouteResponse => ({ status: 404, body: { error: 'not found', id } });
+
+/** The job and its snapshot, if it exists and the caller may see it. Another user's job is "not found". */
+export async function visibleJob(id: string, identity: Identity): Promise<{ job: DeferredJob; snapshot: JobSnapshot } | undefined> {
+  const job = await getJob(id);
+  if (!job) return undefined;
+  const snapshot = await job.snapshot();
+  return canSee(identity, snapshot) ? { job, snapshot } : undefined;
+}
+
+/** A state-changing request from another site (a form or link elsewhere) carries the user's cookies: refuse it. */
+function crossSite(headers: RouteRequest['headers']): boolean {
+  if (headers['sec-fetch-site'] === 'cross-site') return true;
+  const origin = headers.origin;
+  if (typeof origin !== 'string' || origin === 'null') return origin === 'null';
+  try {
+    return new URL(origin).host !== headers.host;
+  } catch {
+    return true;
+  }
+}
+
+export const routes: Route[] = [
+  {
+    method: 'GET',
+    url: '/api/jobs/:id',
+    async handler({ identity, params }) {
+      const found = await visibleJob(params.id, identity);
+      return found ? { status: 200, body: jobView(found.snapshot, identity) } : NOT_FOUND(params.id);
+    },
+  },
+  {
+    method: 'POST',
+    url: '/api/jobs/:id/cancel',
+    async handler({ identity, params, headers }) {
+      if (crossSite(headers)) return { status: 403, body: { error: 'cross-site request refused' } };
+      const found = await visibleJob(params.id, identity);
+      if (!found) return NOT_FOUND(params.id);
+      const cancelled = await found.job.cancel();
+      const state = await found.job.state();
+      return { status: cancelled ? 200 : 409, body: { id: params.id, cancelled, state } };
+    },
+  },
+  {
+    method: 'GET',
+    url: '/jobs/:id',
+    async handler({ identity, params, query, basePath }, options) {
+      const headers = { 'content-type': 'text/html; charset=utf-8' };
+      const found = await visibleJob(params.id, identity);
+      if (!found) return { status: 404, body: notFoundPage(params.id, options.title), headers };
+      const nonce = randomBytes(16).toString('base64');
+      const api = `${basePath}/api/jobs/${encodeURIComponent(params.id)}`;
+      const body = progressPage({
+        view: jobView(found.snapshot, identity), apiUrl: api, eventsUrl: `${api}/events`, cancelUrl: `${api}/cancel`,
+        next: safeNext(query.next), timeoutMs: options.pageTimeoutMs, title: options.title, nonce,
+      });
+      return {
+        status: 200,
+        body,
+        headers: { ...headers, 'content-security-policy': `default-src 'self'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; frame-ancestors 'self'` },
+      };
+    },
+  },
+];
