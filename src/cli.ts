@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect, parseArgs } from 'node:util';
@@ -15,6 +16,10 @@ Commands:
       --queues high=2,default=1,low=1   Concurrency per queue (0 skips a queue).
       --shutdown-timeout <ms>     Grace period for active jobs on shutdown (default 30000).
       --quiet                     Do not log a line per finished job.
+  dashboard --config <module> [--port 3000] [--host 127.0.0.1]
+                                  Serve bull-board, the job API and progress pages.
+                                  Options come from the module's named export
+                                  \`dashboard\`; without it, an admin login is generated.
   status <jobId> [--config <module>] [--json]
                                   Print a job's state, progress and result or error.
                                   Without --config: REDIS_URL and --prefix (default 'deferred').
@@ -23,13 +28,43 @@ Commands:
 The config module is compiled JavaScript whose default export is defineConfig({...})
 (or a function returning it, possibly async), or which calls configure() itself.`;
 
-/** Loads a config module and configures this process from it. */
-async function loadConfig(path: string): Promise<void> {
-  const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+/** Loads a config module, configures this process from it, and returns the module. */
+async function loadConfig(path: string): Promise<Record<string, unknown>> {
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
   let config = mod.default;
   if (typeof config === 'function') config = await (config as () => unknown)();
   if (config && typeof config === 'object' && 'dataSources' in config) configure(config as DeferredConfig);
   getConfig();
+  return mod;
+}
+
+async function dashboard(values: Record<string, string | boolean | undefined>): Promise<number> {
+  if (typeof values.config !== 'string') throw new DeferralError('DEFER_ERR_NOT_CONFIGURED', 'deferred dashboard needs --config <module>', {});
+  const port = Number(values.port ?? 3000);
+  if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid --port ${JSON.stringify(values.port)}: a port number`, { option: 'port', value: values.port });
+  const mod = await loadConfig(values.config);
+  // Imported here so that `deferred worker` never needs fastify or bull-board.
+  const [{ default: Fastify }, { dashboardPlugin }] = await Promise.all([import('fastify'), import('../dashboard/index.js')]);
+  let options = mod.dashboard as Record<string, unknown> | undefined;
+  let generated: string | undefined;
+  if (!options) {
+    generated = randomBytes(12).toString('base64url');
+    options = { basicAuth: { admin: { password: generated, uid: 'admin', admin: true } } };
+  }
+  const app = Fastify();
+  await app.register(dashboardPlugin, options);
+  const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
+  await app.listen({ port, host });
+  const { port: actual } = app.server.address() as { port: number };
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+  console.log(`[typeorm-deferred] dashboard on ${base}/queues (prefix ${getConfig().prefix}); job API ${base}/api/jobs/<id>, progress pages ${base}/jobs/<id>`);
+  if (generated) console.log(`[typeorm-deferred] no \`dashboard\` export in the config module: log in as admin / ${generated}`);
+  const stop = () => {
+    void app.close().then(closeDeferred).then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return new Promise<number>(() => undefined);
 }
 
 function parseQueues(spec: string | undefined): QueueConcurrency | undefined {
@@ -107,6 +142,8 @@ async function main(argv: string[]): Promise<number> {
       quiet: { type: 'boolean' },
       json: { type: 'boolean' },
       prefix: { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -116,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   if (command === 'worker') return worker(values);
+  if (command === 'dashboard') return dashboard(values);
   if (command === 'status') return status(rest[0], values);
   console.error(`Unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   return 2;

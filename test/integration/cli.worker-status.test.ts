@@ -79,6 +79,29 @@ describe('the deferred CLI', () => {
     expect(stdout).toContain('error     boom');
   });
 
+  it('dashboard serves bull-board and the job API behind a generated admin login, and exits 0 on SIGTERM', async () => {
+    const a = await ds.manager.save(ds.manager.create(Account, { name: 'dash', balance: 0, note: null }));
+    const job = await Deferred(a, ds, 'carol', 'deposit', 4);
+    const child = spawn(process.execPath, [CLI, 'dashboard', '--config', CONFIG, '--port', '0'], { env });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    while (!/log in as admin \/ \S+/.test(out)) {
+      if (child.exitCode !== null) throw new Error(out);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const base = /dashboard on (http:\/\/[^/]+)\/queues/.exec(out)![1];
+    const password = /log in as admin \/ (\S+)/.exec(out)![1];
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
+    expect((await fetch(`${base}/queues`)).status).toBe(401);
+    expect((await fetch(`${base}/queues`, { headers: auth })).status).toBe(200);
+    const view = await (await fetch(`${base}/api/jobs/${job.id}`, { headers: auth })).json();
+    expect(view).toMatchObject({ id: job.id, name: 'Account.deposit', uid: 'carol', state: 'waiting' });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('refuses bad command lines with a clear message', async () => {
     const noConfig = await run(process.execPath, [CLI, 'worker'], { env }).catch((e: { code: number; stderr: string }) => e);
     expect(noConfig).toMatchObject({ code: 1 });
