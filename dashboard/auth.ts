@@ -50,5 +50,7 @@ export function makeAuthenticator(options: ResolvedDashboardOptions): (request: 
 
 /** The WWW-Authenticate header of a 401: Basic makes browsers prompt for credentials. */
 export function challenge(options: ResolvedDashboardOptions): string {
-  return Object.keys(options.basicAuth ?? {}).length ? `Basic realm="${options.title}", charset="UTF-8"` : `Bearer realm="${options.title}"`;
+  // A quoted-string: quotes and backslashes escaped, control characters dropped.
+  const realm = options.title.replace(/[\u0000-\u001f\u007f]/g, '').replace(/["\\]/g, '\\$&');
+  return Object.keys(options.basicAuth ?? {}).length ? `Basic realm="${realm}", charset="UTF-8"` : `Bearer realm="${realm}"`;
 }

@@ -9,9 +9,28 @@ import { JobWatcher } from './watch.js';
 
 export type { DashboardOptions, Identity } from './options.js';
 export type { JobView } from './view.js';
-export { routes } from './routes.js';
+export { routes, isCrossSite } from './routes.js';
 export type { Route, RouteRequest, RouteResponse } from './routes.js';
 export { readableData } from './board.js';
+
+/**
+ * The dashboard's authentication for your own routes beside it: the same options
+ * (`authenticate`, `tokens`, `basicAuth`), the same constant-time checks.
+ *
+ * @example
+ * ```ts
+ * const whoIs = createAuthenticator({ basicAuth: users })
+ * app.addHook('onRequest', async (req, reply) => { if (!(await whoIs(req))) return reply.code(401).send() })
+ * ```
+ */
+export function createAuthenticator(options: DashboardOptions): (request: FastifyRequest) => Promise<Identity | undefined> {
+  return makeAuthenticator(resolveDashboardOptions(options));
+}
+
+/** The WWW-Authenticate value a 401 of these options should carry. */
+export function authenticationChallenge(options: DashboardOptions): string {
+  return challenge(resolveDashboardOptions(options));
+}
 
 /**
  * The typeorm-deferred dashboard as a fastify plugin: bull-board at `/queues` (admins), the job

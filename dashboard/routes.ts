@@ -37,8 +37,16 @@ export async function visibleJob(id: string, identity: Identity): Promise<{ job:
   return canSee(identity, snapshot) ? { job, snapshot } : undefined;
 }
 
-/** A state-changing request from another site (a form or link elsewhere) carries the user's cookies: refuse it. */
-function crossSite(headers: RouteRequest['headers']): boolean {
+/**
+ * True for a state-changing request sent by another site's page (the browser adds the user's
+ * credentials to it): refuse those. Use it on your own POST routes beside the dashboard.
+ *
+ * @example
+ * ```ts
+ * if (isCrossSite(request.headers)) return reply.code(403).send()
+ * ```
+ */
+export function isCrossSite(headers: RouteRequest['headers']): boolean {
   if (headers['sec-fetch-site'] === 'cross-site') return true;
   const origin = headers.origin;
   if (typeof origin !== 'string' || origin === 'null') return origin === 'null';
@@ -62,7 +70,7 @@ export const routes: Route[] = [
     method: 'POST',
     url: '/api/jobs/:id/cancel',
     async handler({ identity, params, headers }) {
-      if (crossSite(headers)) return { status: 403, body: { error: 'cross-site request refused' } };
+      if (isCrossSite(headers)) return { status: 403, body: { error: 'cross-site request refused' } };
       const found = await visibleJob(params.id, identity);
       if (!found) return NOT_FOUND(params.id);
       const cancelled = await found.job.cancel();

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { currentJob, Deferrable, iterAndReport, reportProgress } from '../../src/index.js';
 
@@ -29,10 +30,11 @@ export class Customer {
   /**
    * A model-level job that takes a few seconds and says how far it is.
    * iterAndReport() moves the bar; reportProgress() adds a message per customer.
+   * The wait stops at once when the job is cancelled (the progress page has a button).
    */
   @Deferrable()
   static async rebuildStatements(msPerCustomer: number): Promise<{ statements: number; billed: string }> {
-    const { manager } = currentJob()!;
+    const { manager, signal } = currentJob()!;
     const customers = await manager.find(Customer, { order: { id: 'ASC' } });
     let billed = 0;
     let done = 0;
@@ -40,7 +42,7 @@ export class Customer {
       reportProgress({ message: `statement for ${customer.name} (${++done}/${customers.length})` });
       const invoices = await manager.findBy(Invoice, { customerId: customer.id });
       billed += invoices.reduce((sum, i) => sum + i.amount, 0);
-      await sleep(msPerCustomer);
+      await delay(msPerCustomer, undefined, { signal });
     }
     return { statements: customers.length, billed: money(billed) };
   }

@@ -4,41 +4,21 @@ import { join, relative } from 'node:path';
 import { DataSource } from 'typeorm';
 import { closeDeferred, configure, startWorker, type DeferredWorker } from '../../src/index.js';
 import { ENTITIES } from './entities.js';
-import { bold, dim, field, heading, red, say, yellow } from './output.js';
+import { readOptions, USAGE, type DemoOptions } from './options.js';
+import { bold, cyan, dim, field, heading, red, say, yellow } from './output.js';
 import { clearPrefix, resolveRedis, RedisUnavailableError, type RedisTarget } from './redis.js';
 import { seed } from './seed.js';
-import { collectOutcomes, deferCalls, printSummary, verdict, watchProgress } from './tour.js';
+import { collectOutcomes, deferCalls, printSummary, verdict, watchProgress, type TourJob } from './tour.js';
+import { startWeb, WebError } from './web.js';
 
 /**
- * The typeorm-deferred demo: `npm start` (add `-- --serve` to keep the worker running).
- *
- *   REDIS_URL=redis://…          use this Redis, and only it
- *   DEMO_SERVE=1                 same as --serve
- *   DEMO_FORCE_PRIVATE_REDIS=1   ignore REDIS_URL and :6379, start a private redis-server
- *   DEMO_PREFIX=name             queue key prefix (default deferred-demo)
+ * The typeorm-deferred demo: `npm start` runs a tour of deferred calls, then serves the
+ * dashboard and a demo page (a button that starts a long job with progress) until Ctrl-C;
+ * `npm start -- --once` runs the tour only and exits. `npm start -- --help` lists the
+ * environment variables (REDIS_URL, DEMO_PORT, DEMO_PASSWORD…), read in options.ts.
  */
 
-const USAGE = `Usage: npm start [-- --serve]
-
-Runs a tour of typeorm-deferred on an SQLite file (.demo/demo.sqlite) and Redis,
-with a worker in this process, prints how each job ended, and exits.
-
-  --serve    keep the worker running after the tour, until Ctrl-C
-  --help     show this help
-
-Environment: REDIS_URL (use this Redis), DEMO_SERVE=1 (same as --serve),
-DEMO_FORCE_PRIVATE_REDIS=1 (start a private redis-server), DEMO_PREFIX (default deferred-demo).`;
-
-/** What the demo was asked to do. */
-export interface DemoOptions {
-  serve: boolean;
-  forcePrivateRedis: boolean;
-  prefix: string;
-  /** The SQLite file, made fresh on each run. */
-  database: string;
-}
-
-/** Everything a running demo holds; `serve()` and future additions (the dashboard) get it. */
+/** Everything a running demo holds; `serve()` and the web part get it. */
 export interface DemoContext {
   options: DemoOptions;
   redis: RedisTarget;
@@ -46,25 +26,12 @@ export interface DemoContext {
   worker: DeferredWorker;
   /** The user the demo defers its calls for. */
   uid: string;
+  /** The tour's jobs, once deferred. */
+  tourJobs: TourJob[];
 }
 
-const isOn = (value: string | undefined) => value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
-
-function readOptions(argv = process.argv.slice(2), env = process.env): DemoOptions | 'help' {
-  const unknown = argv.filter((a) => a !== '--serve' && a !== '--help' && a !== '-h');
-  if (unknown.length) throw new UsageError(`Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(' ')}\n\n${USAGE}`);
-  if (argv.includes('--help') || argv.includes('-h')) return 'help';
-  const prefix = env.DEMO_PREFIX?.trim() || 'deferred-demo';
-  if (!/^[\w.-]+$/.test(prefix)) throw new UsageError(`DEMO_PREFIX must be letters, digits, '_', '.' or '-', not ${JSON.stringify(prefix)}`);
-  return {
-    serve: argv.includes('--serve') || isOn(env.DEMO_SERVE),
-    forcePrivateRedis: isOn(env.DEMO_FORCE_PRIVATE_REDIS),
-    prefix,
-    database: join(process.cwd(), '.demo', 'demo.sqlite'),
-  };
-}
-
-class UsageError extends Error {}
+/** `s` as one shell word, quoted only when it needs to be (a DEMO_PASSWORD may hold anything). */
+const shellWord = (s: string) => (/^[\w.:@%+=,/-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** Ctrl-C or SIGTERM while the demo runs. */
 class Interrupted extends Error {
@@ -73,8 +40,17 @@ class Interrupted extends Error {
   }
 }
 
+interface Signals {
+  /** Resolves with the first signal. */
+  signalled: Promise<NodeJS.Signals>;
+  /** Aborted at the first signal, so that work left behind by race() stops too. */
+  aborted: AbortSignal;
+  /** `work`, unless a signal comes first: then Interrupted. */
+  race<T>(work: Promise<T>): Promise<T>;
+}
+
 /** SIGINT/SIGTERM as a promise; a second one exits at once. */
-function watchSignals() {
+function watchSignals(): Signals {
   let received: NodeJS.Signals | undefined;
   const controller = new AbortController();
   let resolveSignal!: (signal: NodeJS.Signals) => void;
@@ -92,9 +68,7 @@ function watchSignals() {
   process.on('SIGTERM', onSignal);
   return {
     signalled,
-    /** Aborted at the first signal, so that work left behind by race() stops too. */
     aborted: controller.signal,
-    /** `work`, unless a signal comes first: then Interrupted. */
     race<T>(work: Promise<T>): Promise<T> {
       work.catch(() => undefined);
       return Promise.race([work, signalled.then((signal): never => { throw new Interrupted(signal); })]);
@@ -164,7 +138,7 @@ async function setUp(options: DemoOptions, cleanup: Cleanup): Promise<DemoContex
   cleanup.add('stopped the worker', () => worker.close());
   field('Worker', `running in this process ${dim('(one job at a time: SQLite has a single connection)')}`);
 
-  return { options, redis, dataSource, worker, uid: 'demo-user' };
+  return { options, redis, dataSource, worker, uid: 'demo-user', tourJobs: [] };
 }
 
 /** The tour: sample data, one deferred call of each kind, their outcomes. True when all ended as expected. */
@@ -173,6 +147,7 @@ async function runTour(ctx: DemoContext, aborted: AbortSignal): Promise<boolean>
   field('Data', `${data.customers.length} customers, ${data.invoices.length} invoices`);
 
   const jobs = await deferCalls(ctx.dataSource, ctx.uid, data);
+  ctx.tourJobs.push(...jobs);
   const long = jobs.find((j) => j.label === 'progress');
   if (long) await watchProgress(long.job, aborted);
   const outcomes = await collectOutcomes(jobs);
@@ -181,14 +156,28 @@ async function runTour(ctx: DemoContext, aborted: AbortSignal): Promise<boolean>
 }
 
 /**
- * Keeps the worker running until Ctrl-C or SIGTERM. This is where a server
- * (the dashboard, for one) would start and stop.
+ * Serves the dashboard and the demo page, and keeps the worker running, until Ctrl-C or
+ * SIGTERM; the server is closed first at shutdown.
  */
-export async function serve(ctx: DemoContext, signalled: Promise<NodeJS.Signals>): Promise<void> {
-  heading('Serving');
+async function serve(ctx: DemoContext, cleanup: Cleanup, signals: Signals): Promise<void> {
+  const web = await signals.race(startWeb(ctx));
+  cleanup.add('stopped the web server', () => web.close());
+  const { password, adminPassword, randomPasswords } = ctx.options.web;
+  const example = ctx.tourJobs.find((j) => j.label === 'progress') ?? ctx.tourJobs[0];
+
+  heading(`Serving on ${web.url}`);
+  if (web.notice) say(`  ${yellow(web.notice)}`);
+  const width = 10;
+  field('Home', `${cyan(`${web.url}/`)}  ${dim('(log in as demo; "Start a long job" shows a progress page)')}`, width);
+  field('bull-board', `${cyan(`${web.url}/deferred/queues`)}  ${dim('(admin only)')}`, width);
+  field('Job API', `curl -u ${shellWord(`demo:${password}`)} ${web.url}/deferred/api/jobs/${example?.job.id ?? '<id>'}`, width);
+  field('Users', `demo / ${password}  ${dim(`(uid "${ctx.uid}": sees the jobs of that uid)`)}`, width);
+  field('', `admin / ${adminPassword}  ${dim('(sees every job, and bull-board)')}`, width);
+  if (randomPasswords.demo || randomPasswords.admin) say(dim('  Passwords are new on every run: set DEMO_PASSWORD and DEMO_ADMIN_PASSWORD to choose them.'));
+  say();
   say(`  The worker keeps consuming "${ctx.options.prefix}" on ${ctx.redis.url}.`);
   say(`  Press Ctrl-C (or send SIGTERM to pid ${process.pid}) to stop.`);
-  const signal = await signalled;
+  const signal = await signals.signalled;
   say();
   say(`  ${signal} received: stopping.`);
 }
@@ -214,7 +203,7 @@ async function main(): Promise<number> {
     const ctx = await signals.race(setUp(options, cleanup));
     const ok = await signals.race(runTour(ctx, signals.aborted));
     code = ok ? 0 : 1;
-    if (options.serve) await serve(ctx, signals.signalled);
+    if (!options.once) await serve(ctx, cleanup, signals);
   } catch (err) {
     if (err instanceof Interrupted) {
       say();
@@ -222,6 +211,9 @@ async function main(): Promise<number> {
       code = err.signal === 'SIGINT' ? 130 : 143;
     } else if (err instanceof RedisUnavailableError) {
       process.stderr.write(`\n${red('No Redis for the demo.')}\n${err.message}\n`);
+      code = 1;
+    } else if (err instanceof WebError) {
+      process.stderr.write(`\n${red('The demo cannot serve:')} ${err.message}\n`);
       code = 1;
     } else {
       process.stderr.write(`\n${red('The demo failed:')} ${(err as Error)?.stack ?? err}\n`);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +39,10 @@ function runDemo(env: Record<string, string | undefined> = {}, args: string[] = 
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
       cwd,
-      env: { ...process.env, NO_COLOR: '1', DEMO_SERVE: '', DEMO_FORCE_PRIVATE_REDIS: '', DEMO_PREFIX: prefix, ...env },
+      env: {
+        ...process.env, NO_COLOR: '1', DEMO_SERVE: '', DEMO_ONCE: '', DEMO_FORCE_PRIVATE_REDIS: '', DEMO_PREFIX: prefix,
+        DEMO_PORT: '', PORT: '', DEMO_PASSWORD: '', DEMO_ADMIN_PASSWORD: '', DEMO_LONG_JOB_MS: '', ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -79,8 +83,8 @@ describe('demo (npm start)', () => {
     for (const prefix of prefixes) await deleteKeys(prefix);
   });
 
-  it('runs the tour, prints every outcome and exits 0', async () => {
-    const run = await runDemo();
+  it('--once runs the tour, prints every outcome and exits 0', async () => {
+    const run = await runDemo({}, ['--once']);
     const { stdout } = run;
     expect(run.code, `${stdout}\n${run.stderr}`).toBe(0);
     expect(existsSync(join(run.cwd, '.demo/demo.sqlite'))).toBe(true);
@@ -114,7 +118,7 @@ describe('demo (npm start)', () => {
   }, 90_000);
 
   it('exits 1 with a clear message when REDIS_URL names a Redis that does not answer', async () => {
-    const run = await runDemo({ REDIS_URL: 'redis://127.0.0.1:1' });
+    const run = await runDemo({ REDIS_URL: 'redis://127.0.0.1:1' }, ['--once']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Cannot reach Redis at REDIS_URL=redis://127.0.0.1:1');
     expect(run.stderr).toContain('ECONNREFUSED');
@@ -125,7 +129,7 @@ describe('demo (npm start)', () => {
   }, 90_000);
 
   it.skipIf(!hasRedisServer)('starts a private redis-server when asked, and stops it on exit', async () => {
-    const run = await runDemo({ DEMO_FORCE_PRIVATE_REDIS: '1', REDIS_URL: 'redis://127.0.0.1:1' });
+    const run = await runDemo({ DEMO_FORCE_PRIVATE_REDIS: '1', REDIS_URL: 'redis://127.0.0.1:1' }, ['--once']);
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     const started = /Redis +redis:\/\/127\.0\.0\.1:(\d+) \(private redis-server started for this run, pid (\d+), in (\S+)\)/.exec(run.stdout);
     expect(started, run.stdout).not.toBeNull();
@@ -137,20 +141,125 @@ describe('demo (npm start)', () => {
     expect(existsSync(dir)).toBe(false);
   }, 90_000);
 
-  it('--serve keeps the worker running until SIGTERM, then shuts down cleanly with 0', async () => {
-    let signalled = false;
-    const run = await runDemo({}, ['--serve'], (stdout, child) => {
-      if (!signalled && stdout.includes('to stop.')) {
-        signalled = true;
-        // A moment later, to show the process really stays up after the tour.
-        setTimeout(() => child.kill('SIGTERM'), 500);
-      }
+  it('serves the home page and the dashboard after the tour, behind basic auth, until SIGTERM (exit 0)', async () => {
+    const password = `demo-${randomUUID().slice(0, 8)}`;
+    const adminPassword = `admin-${randomUUID().slice(0, 8)}`;
+    let checks: Promise<void> | undefined;
+    const run = await runDemo({ DEMO_PORT: '0', DEMO_PASSWORD: password, DEMO_ADMIN_PASSWORD: adminPassword, DEMO_LONG_JOB_MS: '100' }, [], (stdout, child) => {
+      if (checks || !stdout.includes('to stop.')) return;
+      checks = exerciseServer(stdout, password, adminPassword);
+      // Stop the demo once the checks are done, whether they passed or not.
+      void checks.catch(() => undefined).finally(() => child.kill('SIGTERM'));
     });
-    expect(signalled, run.stdout).toBe(true);
+    expect(checks, `never served:\n${run.stdout}\n${run.stderr}`).toBeDefined();
+    await checks;
+
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(run.stdout).toContain('All 7 jobs ended as expected');
     expect(run.stdout).toMatch(/Press Ctrl-C \(or send SIGTERM to pid \d+\) to stop\./);
+    expect(run.stdout).not.toContain('Passwords are new on every run');
     expect(run.stdout).toContain('SIGTERM received: stopping.');
-    expect(run.stdout).toContain('Shut down: stopped the worker, closed the queues, closed the database.');
+    expect(run.stdout).toContain('Shut down: stopped the web server, stopped the worker, closed the queues, closed the database.');
+    expect(run.stderr).toBe('');
+  }, 90_000);
+
+  it('without DEMO_PORT, falls back to a free port when 3000 is taken, and makes up passwords', async () => {
+    // Hold 3000 for the run (it may already be taken by something else: the fallback is the same).
+    const blocker: Server = createServer();
+    await new Promise<void>((done) => blocker.once('listening', done).once('error', () => done()).listen(3000, '127.0.0.1'));
+    let served: string | undefined;
+    try {
+      const run = await runDemo({}, [], (stdout, child) => {
+        if (served || !stdout.includes('to stop.')) return;
+        served = stdout;
+        child.kill('SIGINT');
+      });
+      expect(served, run.stdout + run.stderr).toBeDefined();
+      expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    } finally {
+      blocker.close();
+    }
+    const port = Number(/Serving on http:\/\/127\.0\.0\.1:(\d+)/.exec(served!)?.[1]);
+    expect(port).not.toBe(3000);
+    expect(served).toContain(`Port 3000 is taken: serving on ${port} instead`);
+    const demo = /demo \/ (\S+)/.exec(served!)?.[1];
+    const admin = /admin \/ (\S+)/.exec(served!)?.[1];
+    expect(demo).toMatch(/^[\w-]{12}$/);
+    expect(admin).toMatch(/^[\w-]{12}$/);
+    expect(demo).not.toBe(admin);
+    expect(served).toContain('Passwords are new on every run');
   }, 90_000);
 });
+
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+/** What the default mode serves, checked with fetch while the demo runs. */
+async function exerciseServer(stdout: string, password: string, adminPassword: string): Promise<void> {
+  const served = /Serving on (http:\/\/127\.0\.0\.1:(\d+))/.exec(stdout);
+  expect(served, stdout).not.toBeNull();
+  const [, base, port] = served!;
+  expect(Number(port)).toBeGreaterThan(0);
+  expect(stdout).toContain(`${base}/deferred/queues`);
+  expect(stdout).toContain(`demo / ${password}`);
+  expect(stdout).toContain(`admin / ${adminPassword}`);
+  const demo = { authorization: basic('demo', password) };
+  const admin = { authorization: basic('admin', adminPassword) };
+
+  // The printed job API example works as printed: a job of the tour, seen by the demo user.
+  const example = new RegExp(`curl -u demo:${password} (${base}/deferred/api/jobs/(${UUID}))`).exec(stdout);
+  expect(example, stdout).not.toBeNull();
+  const tourJob = await fetch(example![1], { headers: demo });
+  expect(tourJob.status).toBe(200);
+  expect(await tourJob.json()).toMatchObject({ id: example![2], state: 'completed', uid: 'demo-user' });
+
+  // The home page: basic auth, then the button.
+  const anonymous = await fetch(`${base}/`);
+  expect(anonymous.status).toBe(401);
+  expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+  expect((await fetch(`${base}/`, { headers: { authorization: basic('demo', `${password}x`) } })).status).toBe(401);
+  const home = await fetch(`${base}/`, { headers: demo });
+  expect(home.status).toBe(200);
+  expect(home.headers.get('content-type')).toMatch(/^text\/html/);
+  const html = await home.text();
+  expect(html).toMatch(/<form method="post" action="\/start"><button [^>]*>Start a long job<\/button><\/form>/);
+  expect(html).toContain('href="/deferred/queues"');
+
+  // The button: a form post from the page itself, answered with the progress page that comes back home.
+  const form = { 'content-type': 'application/x-www-form-urlencoded', origin: base };
+  expect((await fetch(`${base}/start`, { method: 'POST', headers: form, body: '', redirect: 'manual' })).status).toBe(401);
+  const start = await fetch(`${base}/start`, { method: 'POST', headers: { ...demo, ...form }, body: '', redirect: 'manual' });
+  expect(start.status).toBe(303);
+  const location = start.headers.get('location') ?? '';
+  const started = new RegExp(`^/deferred/jobs/(${UUID})\\?next=/$`).exec(location);
+  expect(started, location).not.toBeNull();
+  const id = started![1];
+  const page = await fetch(`${base}${location}`, { headers: demo });
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain('Customer.rebuildStatements');
+
+  // The job runs for demo-user, reports progress and completes.
+  const api = `${base}/deferred/api/jobs/${id}`;
+  const first = await fetch(api, { headers: demo });
+  expect(first.status).toBe(200);
+  expect(await first.json()).toMatchObject({ id, queue: 'low', name: 'Customer.rebuildStatements', uid: 'demo-user' });
+  const deadline = Date.now() + 20_000;
+  let view: { state: string; percent: number; message?: string; result?: unknown };
+  for (;;) {
+    view = await (await fetch(api, { headers: demo })).json();
+    if (view.state === 'completed' || view.state === 'failed' || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(view).toMatchObject({ state: 'completed', percent: 100, message: 'statement for Lea Fischer (12/12)', result: { statements: 12 } });
+  expect((await fetch(api, { headers: admin })).status).toBe(200);
+  // The home page lists it.
+  expect(await (await fetch(`${base}/`, { headers: demo })).text()).toContain(`/deferred/jobs/${id}`);
+
+  // bull-board is for the admin only.
+  expect((await fetch(`${base}/deferred/queues`, { headers: demo })).status).toBe(403);
+  expect((await fetch(`${base}/deferred/queues`, { headers: admin })).status).toBe(200);
+
+  // A form on another site cannot start jobs with the user's credentials.
+  const evil = await fetch(`${base}/start`, { method: 'POST', headers: { ...demo, 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' }, body: '', redirect: 'manual' });
+  expect(evil.status).toBe(403);
+  expect(evil.headers.get('location')).toBeNull();
+}
