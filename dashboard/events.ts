@@ -26,6 +26,7 @@ export async function streamJobEvents(request: FastifyRequest, reply: FastifyRep
     'x-accel-buffering': 'no',
   });
   let ended = false;
+  let lastSent = '';
   const end = () => {
     if (ended) return;
     ended = true;
@@ -36,7 +37,11 @@ export async function streamJobEvents(request: FastifyRequest, reply: FastifyRep
   const send = (snapshot: Parameters<typeof jobView>[0]) => {
     if (ended) return;
     const view = jobView(snapshot, identity);
-    raw.write(`data: ${JSON.stringify(view)}\n\n`);
+    const data = JSON.stringify(view);
+    // The watcher's first read repeats the view sent on connect: send changes only.
+    if (data === lastSent) return;
+    lastSent = data;
+    raw.write(`data: ${data}\n\n`);
     if (view.done) end();
   };
   // A comment line now and then keeps proxies from closing an idle stream.

@@ -63,6 +63,9 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
     identities.set(request, found);
   });
 
+  // Unknown paths under the prefix go through the same hook: 401 before 404, so anonymous callers learn nothing.
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
+
   for (const route of routes) {
     app.route({
       method: route.method,
