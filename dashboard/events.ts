@@ -8,9 +8,10 @@ const HEARTBEAT_MS = 15_000;
 
 /**
  * GET /api/jobs/:id/events: Server-Sent Events with the job's view at once, then at every
- * change until the job ends (the stream closes after the final state).
+ * change until the job ends (the stream closes after the final state). Each open stream's
+ * `end` is kept in `streams`, so closing the server ends them instead of waiting for clients.
  */
-export async function streamJobEvents(request: FastifyRequest, reply: FastifyReply, identity: Identity, watcher: JobWatcher): Promise<void> {
+export async function streamJobEvents(request: FastifyRequest, reply: FastifyReply, identity: Identity, watcher: JobWatcher, streams: Set<() => void>): Promise<void> {
   const { id } = request.params as { id: string };
   const found = await visibleJob(id, identity);
   if (!found) {
@@ -30,6 +31,7 @@ export async function streamJobEvents(request: FastifyRequest, reply: FastifyRep
   const end = () => {
     if (ended) return;
     ended = true;
+    streams.delete(end);
     clearInterval(heartbeat);
     unsubscribe();
     raw.end();
@@ -47,11 +49,10 @@ export async function streamJobEvents(request: FastifyRequest, reply: FastifyRep
   // A comment line now and then keeps proxies from closing an idle stream.
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
   let unsubscribe: () => void = () => undefined;
-  send(found.snapshot);
-  if (!ended) {
-    unsubscribe = watcher.subscribe(id, send);
-    // The watcher may have handed over a final state during subscribe().
-    if (ended) unsubscribe();
-  }
+  // Every view comes from the shared watcher, in its order, so no client sees progress go back.
+  unsubscribe = watcher.subscribe(id, send);
+  // The watcher may have handed over a final state during subscribe().
+  if (ended) unsubscribe();
+  streams.add(end);
   request.raw.on('close', end);
 }

@@ -48,7 +48,12 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
   const authenticate = makeAuthenticator(options);
   const basePath = app.prefix;
   const watcher = new JobWatcher(options.pollIntervalMs);
-  app.addHook('onClose', async () => watcher.close());
+  const streams = new Set<() => void>();
+  // preClose: end live streams before fastify waits for connections to go idle.
+  app.addHook('preClose', async () => {
+    for (const end of [...streams]) end();
+    watcher.close();
+  });
 
   // Identity per request, kept beside it rather than decorated onto fastify's request type.
   const identities = new WeakMap<FastifyRequest, Identity>();
@@ -84,7 +89,7 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
       },
     });
   }
-  app.get('/api/jobs/:id/events', (request, reply) => streamJobEvents(request, reply, identity(request), watcher));
+  app.get('/api/jobs/:id/events', (request, reply) => streamJobEvents(request, reply, identity(request), watcher, streams));
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {

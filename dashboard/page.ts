@@ -94,7 +94,7 @@ export function progressPage(o: { view: JobView; eventsUrl: string; apiUrl: stri
       clearInterval(poller);
       const p = document.createElement('p');
       p.className = 'note'; p.id = 'too-long';
-      p.textContent = 'This is taking longer than expected (' + Math.round(c.timeoutMs / 1000) + ' s). The job is still ' + $('state').textContent + '; reload this page to keep following it.';
+      p.textContent = 'This is taking longer than expected (' + (c.timeoutMs < 10000 ? (c.timeoutMs / 1000).toFixed(1) : Math.round(c.timeoutMs / 1000)) + ' s). The job is still ' + $('state').textContent + '; reload this page to keep following it.';
       $('outcome').replaceChildren(p);
     }, Math.max(0, c.timeoutMs - (Date.now() - started)));
   }

@@ -145,9 +145,12 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   }
 
   async snapshot(): Promise<JobSnapshot<R>> {
+    // State first, then the job: a job read after its final state carries its result or error.
+    const state = await this.state();
     const job = await this.bull.getJob(this.id);
-    if (!job) return { id: this.id, queue: this.queue, state: await this.state(), percent: 0, attemptsMade: 0, attempts: 0 };
-    const [state, { message }] = await Promise.all([job.getState().then((s) => this.stateOf(s)), this.progress()]);
+    if (!job) return { id: this.id, queue: this.queue, state: state === 'cancelled' ? state : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
+    const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
+    const message = logs[0];
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
     const snap: JobSnapshot<R> = {
       id: this.id, queue: this.queue, name: job.name, state,

@@ -232,6 +232,37 @@ describe('dashboard: live job events (SSE)', () => {
     expect(Date.now() - closing).toBeLessThan(1_000);
   });
 
+  it('many clients joining one running job at different times each see progress that never goes back', async () => {
+    await start();
+    const a = await account();
+    const job = await Deferred(a, h!.dataSource, 1, 'countTo', 10, 80);
+    const streams: Stream[] = [];
+    for (let i = 0; i < 8; i++) {
+      streams.push(await openStream(eventsUrl(job.id), owner));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await Promise.all(streams.map((s) => s.closed));
+    for (const [i, s] of streams.entries()) {
+      const percents = s.events.map((e) => e.view.percent);
+      for (let k = 1; k < percents.length; k++) expect(percents[k], `client ${i}: ${percents}`).toBeGreaterThanOrEqual(percents[k - 1]);
+      expect(s.events.at(-1)!.view).toMatchObject({ state: 'completed', percent: 100, result: 10 });
+    }
+  });
+
+  it('closing the server ends the streams still open instead of waiting for their clients', async () => {
+    await start();
+    const a = await account();
+    const job = await Deferred(a, h!.dataSource, 1, 'wait', 20_000);
+    const open = await openStream(eventsUrl(job.id), owner);
+    await open.first();
+    const closing = Date.now();
+    await app!.close();
+    app = undefined;
+    expect(Date.now() - closing).toBeLessThan(1_000);
+    await open.closed;
+    await (await import('../../src/index.js')).getJob(job.id).then((j) => j!.cancel());
+  });
+
   it('an unknown job is a 404 JSON answer, not a stream', async () => {
     await start();
     const res = await fetch(eventsUrl('no-such-job'), { headers: owner });

@@ -129,4 +129,20 @@ describe('the DeferredJob handle', () => {
     expect(await codeOf(job.state())).toBe('DEFER_ERR_NOT_CONFIGURED');
     expect(await codeOf(getJob(job.id))).toBe('DEFER_ERR_NOT_CONFIGURED');
   });
+
+  it('snapshot() never reports a finished state without its result or error, even while jobs finish', async () => {
+    h = await setup('sqlite');
+    const a = await account();
+    for (let round = 0; round < 10; round++) {
+      const job = await Deferred(a, h.dataSource, 1, 'countTo', 2, 15);
+      for (;;) {
+        const snap = await job.snapshot();
+        if (snap.state === 'completed') {
+          expect(snap.result).toBe(2);
+          expect(snap.finishedAt).toBeInstanceOf(Date);
+          break;
+        }
+      }
+    }
+  });
 });
