@@ -306,6 +306,20 @@ describe('dashboard: job API, cancel, progress page and bull-board', () => {
   });
 
   describe('bull-board at /queues', () => {
+    it('shows a job\'s progress as a number (bull-board draws a bar) and its progress messages in the job log', async () => {
+      await start();
+      const a = await account();
+      const job = await Deferred(a, h!.dataSource, 1, 'countTo', 3, 80);
+      await job.result({ timeoutMs: 10_000 });
+      const list = await app!.inject({ url: '/deferred/queues/api/queues?activeQueue=default&status=completed&page=1&jobsPerPage=10', headers: admin });
+      const listed = (list.json() as { queues: Array<{ name: string; jobs: Array<{ id: string; progress: unknown }> }> })
+        .queues.find((q) => q.name === 'default')!.jobs.find((j) => j.id === job.id)!;
+      expect(listed.progress).toBe(100);
+      const logs = await app!.inject({ url: `/deferred/queues/api/queues/default/${job.id}/logs`, headers: admin });
+      expect(logs.statusCode, logs.body).toBe(200);
+      expect(logs.json()).toEqual(expect.arrayContaining(['step 1 of 3', 'step 3 of 3']));
+    });
+
     const boardApi = '/deferred/queues/api/queues?activeQueue=default&status=completed&page=1&jobsPerPage=10';
 
     it('answers HTML to an admin and lists our job with decoded data and return value', async () => {
