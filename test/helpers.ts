@@ -60,6 +60,8 @@ export interface Harness {
   prefix: string;
   worker?: DeferredWorker;
   startWorker(options?: WorkerOptions): Promise<DeferredWorker>;
+  /** Something the test opened (a fastify app…) that cleanup() closes first. */
+  closeWith<T extends { close(): Promise<unknown> }>(closable: T): T;
   cleanup(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export async function setup(kind: DbKind, extra: Partial<DeferredConfig> = {}, w
   const prefix = uniquePrefix();
   configure({ connection: REDIS_URL, prefix, dataSources: { main: dataSource }, ...extra });
   const workers: DeferredWorker[] = [];
+  const closables: Array<{ close(): Promise<unknown> }> = [];
   const h: Harness = {
     dataSource,
     prefix,
@@ -86,7 +89,12 @@ export async function setup(kind: DbKind, extra: Partial<DeferredConfig> = {}, w
       workers.push(w);
       return w;
     },
+    closeWith(closable) {
+      closables.push(closable);
+      return closable;
+    },
     async cleanup() {
+      await Promise.allSettled(closables.map((c) => c.close()));
       await Promise.allSettled(workers.map((w) => w.close()));
       await closeDeferred();
       await deleteKeys(prefix);

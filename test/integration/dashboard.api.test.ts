@@ -23,17 +23,16 @@ describe('dashboard: job API, cancel, progress page and bull-board', () => {
   let h: Harness | undefined;
   let app: FastifyInstance | undefined;
   afterEach(async () => {
-    await app?.close();
-    app = undefined;
     await h?.cleanup();
     h = undefined;
+    app = undefined;
   });
 
   const account = (balance = 0) => h!.dataSource.manager.save(h!.dataSource.manager.create(Account, { name: 'd', balance, note: null }));
 
   async function start(options: Partial<DashboardOptions> = {}, worker = true): Promise<FastifyInstance> {
     h = await setup('sqlite', {}, worker ? {} : false);
-    app = Fastify();
+    app = h.closeWith(Fastify());
     await app.register(dashboardPlugin, { prefix: '/deferred', tokens: TOKENS, ...options });
     await app.ready();
     return app;

@@ -127,17 +127,16 @@ describe('dashboard: auth matrix (route × caller)', () => {
   let h: Harness | undefined;
   let app: FastifyInstance | undefined;
   afterEach(async () => {
-    await app?.close();
-    app = undefined;
     await h?.cleanup();
     h = undefined;
+    app = undefined;
   });
 
   const account = () => h!.dataSource.manager.save(h!.dataSource.manager.create(Account, { name: 'm', balance: 0, note: null }));
 
   async function start(options: DashboardOptions): Promise<FastifyInstance> {
     h = await setup('sqlite');
-    app = Fastify();
+    app = h.closeWith(Fastify());
     await app.register(dashboardPlugin, { prefix: P, ...options });
     await app.ready();
     return app;

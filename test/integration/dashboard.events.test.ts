@@ -88,17 +88,16 @@ describe('dashboard: live job events (SSE)', () => {
   let app: FastifyInstance | undefined;
   let base = '';
   afterEach(async () => {
-    await app?.close();
-    app = undefined;
     await h?.cleanup();
     h = undefined;
+    app = undefined;
   });
 
   const account = () => h!.dataSource.manager.save(h!.dataSource.manager.create(Account, { name: 'sse', balance: 0, note: null }));
 
   async function start(): Promise<void> {
     h = await setup('sqlite');
-    app = Fastify();
+    app = h.closeWith(Fastify());
     await app.register(dashboardPlugin, {
       prefix: '/deferred',
       pollIntervalMs: 40,
