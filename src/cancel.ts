@@ -29,6 +29,9 @@ export async function requestCancel(redis: Redis, prefix: string, id: string, qu
  */
 export class CancelListener {
   private readonly running = new Map<string, () => void>();
+  // Requests heard for jobs not (yet) tracked here: one may arrive between BullMQ handing
+  // us the job and track(). Kept a minute, so no per-job Redis read is needed to close that gap.
+  private readonly recent = new Map<string, number>();
 
   private constructor(private readonly subscriber: Redis) {}
 
@@ -37,19 +40,29 @@ export class CancelListener {
     const subscriber = connection.duplicate();
     subscriber.on('error', () => undefined);
     const listener = new CancelListener(subscriber);
-    subscriber.on('message', (_channel: string, id: string) => listener.running.get(id)?.());
+    subscriber.on('message', (_channel: string, id: string) => listener.heard(id));
     await subscriber.subscribe(cancelChannel(prefix));
     return listener;
   }
 
-  /** Registers a running job; returns the function to call when it ends. */
+  private heard(id: string): void {
+    const abort = this.running.get(id);
+    if (abort) return abort();
+    const now = Date.now();
+    for (const [old, at] of this.recent) if (now - at > 60_000) this.recent.delete(old);
+    this.recent.set(id, now);
+  }
+
+  /** Registers a running job (aborting it at once if its cancel came first); returns the function to call when it ends. */
   track(id: string, abort: () => void): () => void {
     this.running.set(id, abort);
+    if (this.recent.delete(id)) abort();
     return () => this.running.delete(id);
   }
 
   async close(): Promise<void> {
     this.running.clear();
+    this.recent.clear();
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 }

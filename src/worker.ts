@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
 import { encodeResult, parsePayload } from './call.js';
-import { CancelListener, cancelledQueue } from './cancel.js';
+import { CancelListener } from './cancel.js';
 import { getConfig, type ConnectionSetting } from './config.js';
 import { runInJob, type JobContext } from './context.js';
 import { DeferralError, UNRECOVERABLE_CODES } from './errors.js';
@@ -173,9 +173,6 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   async function processJob(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
     const reporter = new ProgressReporter(job, options.progressIntervalMs ?? 200);
     try {
-      if (await cancelledQueue(redis.client, config.prefix, job.id!)) {
-        throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${job.id} was cancelled before it started`, { jobId: job.id, queue });
-      }
       const payload = parsePayload(job.data);
       const prepared = prepareCall(payload, config.dataSources);
       await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
