@@ -1,5 +1,6 @@
 import { InstanceChecker, type DataSource } from 'typeorm';
 import type { Redis, RedisOptions } from 'ioredis';
+import { watchTransactions } from './after-commit.js';
 import { DeferralError } from './errors.js';
 import { validateOptions, type DeferredOptions } from './options.js';
 import type { CallInfo, Uid } from './call.js';
@@ -74,6 +75,8 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
 export function configure(config: DeferredConfig): void {
   const next = resolveConfig(config);
   if (current) void closeDeferred().catch(() => undefined);
+  // Jobs deferred inside a transaction are pushed when it commits: the data sources tell us when.
+  for (const ds of Object.values(next.dataSources)) watchTransactions(ds);
   current = next;
 }
 

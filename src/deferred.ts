@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager, Repository } from 'typeorm';
+import { InstanceChecker, type DataSource, type EntityManager, type Repository } from 'typeorm';
+import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import { afterCommit, inTransaction } from './after-commit.js';
+import { pushJob, pushRecorded } from './enqueue.js';
+import { newRecord, recordsEnabled, type StoredJobOptions } from './records.js';
 import { decodeResult, encodeResult, type CallPayload, type Uid } from './call.js';
 import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
 import { currentJob, type JobContext } from './context.js';
 import { InlineJob, QueuedJob, type DeferredJob } from './job.js';
-import { authorizeCall, buildPayload, jobName, prepareCall } from './invoke.js';
+import { authorizeCall, buildPayload, prepareCall } from './invoke.js';
 import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from './options.js';
-import { producerQueue } from './queues.js';
 import { resolveDataSource, type RepositoryFactory } from './registry.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -63,7 +66,8 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
   return (async (model: unknown, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob> => {
     const config = getConfig();
     const options = mergeOptions(DEFAULT_RETENTION, config.defaults, typeOptions);
-    const payload = buildPayload(model, resolveDataSource(db), uid, method, args, {
+    const named = resolveDataSource(db);
+    const payload = buildPayload(model, named, uid, method, args, {
       transaction: options.transaction ?? true,
       skipMissing: options.skipMissing ?? false,
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
@@ -73,16 +77,29 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
 
     const queue = options.queue ?? 'default';
     // Our own ids are UUIDs: BullMQ's counters restart per queue, and getJob(id) must find a job whatever its queue.
-    const job = await producerQueue(queue).add(jobName(payload), payload, {
-      jobId: options.jobId ?? randomUUID(),
-      delay: delayOf(options),
-      priority: options.priority,
-      attempts: options.attempts ?? 1,
-      backoff: options.backoff,
-      removeOnComplete: options.removeOnComplete,
-      removeOnFail: options.removeOnFail,
-    });
-    return new QueuedJob(job.id!, queue);
+    const id = options.jobId ?? randomUUID();
+    const stored: StoredJobOptions = {
+      queue, runAt: Date.now() + delayOf(options), attempts: options.attempts ?? 1, priority: options.priority,
+      backoff: options.backoff, removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail,
+    };
+    const { dataSource } = named;
+    const manager = InstanceChecker.isDataSource(db) || typeof db === 'string' ? dataSource.manager : db;
+    const tx = inTransaction(manager.queryRunner) ? manager.queryRunner : undefined;
+    if (recordsEnabled(dataSource)) {
+      // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
+      await manager.createQueryBuilder().insert().into(DeferredJobRecord).values(newRecord(id, payload, stored)).orIgnore().execute();
+      const push = () => pushRecorded(dataSource, id, payload, stored);
+      if (tx) afterCommit(tx, push);
+      // Redis down: the row stays pending and a worker's relay pushes it later, so nothing is lost.
+      else await push().catch(() => undefined);
+      return new QueuedJob(id, queue, dataSource);
+    }
+    if (tx) {
+      afterCommit(tx, () => pushJob(id, payload, stored));
+      return new QueuedJob(id, queue);
+    }
+    await pushJob(id, payload, stored);
+    return new QueuedJob(id, queue);
   }) as DeferredFunction;
 }
 

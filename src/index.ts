@@ -18,3 +18,8 @@ export { DeferralError, ERROR_CODES, isDeferralError } from './errors.js';
 export type { DeferralErrorCode } from './errors.js';
 export { EntityRef, PAYLOAD_VERSION } from './call.js';
 export type { CallInfo, CallPayload, CallTarget, IdMap, Uid } from './call.js';
+export { DeferredJobRecord, setDeferredJobTable, CreateDeferredJobTable1795400000000 } from '../entities/index.js';
+export { jobsFor, listJobs, pruneJobs } from './records.js';
+export type { RecordState } from './records.js';
+export { relayPendingJobs } from './relay.js';
+export type { RelayOptions } from './relay.js';

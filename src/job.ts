@@ -1,4 +1,7 @@
 import type { Job, Queue } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import { iso, markRecord } from './records.js';
 import { decodeResult } from './call.js';
 import { cancelledQueue, markCancelled, requestCancel } from './cancel.js';
 import { getConfig } from './config.js';
@@ -7,8 +10,11 @@ import { QUEUE_NAMES, type QueueName } from './options.js';
 import type { ProgressState } from './progress.js';
 import { producerQueue, producerRedis } from './queues.js';
 
-/** Where a job is in its life. `cancelled`: removed by `cancel()` before it ran. */
-export type DeferredJobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled' | 'unknown';
+/**
+ * Where a job is in its life. `pending`: recorded and committed, not yet in Redis (the push
+ * follows the commit, or a relay does it); `cancelled`: cancelled before or while it ran.
+ */
+export type DeferredJobState = 'pending' | 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled' | 'unknown';
 
 /**
  * A handle on a deferred call, returned by `Deferred()` and `getJob()`.
@@ -94,7 +100,15 @@ function mapState(state: string): DeferredJobState {
 
 /** The handle of a job in a BullMQ queue. */
 export class QueuedJob<R = unknown> implements DeferredJob<R> {
-  constructor(readonly id: string, readonly queue: QueueName) {}
+  /** `records`: the data source whose job table has this job's row, when it is recorded. */
+  constructor(readonly id: string, readonly queue: QueueName, private readonly records?: DataSource) {}
+
+  /** True while the job's row is committed but the job is not in Redis yet. */
+  private async pendingRow(): Promise<boolean> {
+    if (!this.records?.isInitialized) return false;
+    const row = await this.records.manager.findOne(DeferredJobRecord, { where: { id: this.id }, select: { id: true, state: true } });
+    return row?.state === 'pending' || row?.state === 'relaying';
+  }
 
   private get bull(): Queue {
     return producerQueue(this.queue);
@@ -108,6 +122,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   private async stateOf(bullState: string): Promise<DeferredJobState> {
     const state = mapState(bullState);
     if ((state === 'unknown' || state === 'failed') && (await this.cancelled())) return 'cancelled';
+    if (state === 'unknown' && (await this.pendingRow())) return 'pending';
     return state;
   }
 
@@ -128,11 +143,13 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     // Polling, rather than QueueEvents, costs no blocking connection and also notices a removed job.
     for (let wait = 20; ; wait = Math.min(wait * 1.5, 500)) {
       const job = await this.bull.getJob(this.id);
-      if (!job) {
+      if (!job && (await this.pendingRow())) {
+        // Committed but not pushed yet: the push or the relay will bring it.
+      } else if (!job) {
         if (await this.cancelled()) throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled before it ran`, { jobId: this.id, queue: this.queue });
         throw new DeferralError('DEFER_ERR_JOB_NOT_FOUND', `Job ${this.id} does not exist on queue ${this.queue} (never created, or removed by retention)`, { jobId: this.id, queue: this.queue });
       }
-      if (job.finishedOn) {
+      if (job?.finishedOn) {
         const state = await this.stateOf(await job.getState());
         if (state === 'completed') return decodeResult(job.returnvalue) as R;
         if (state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled while it ran`, { jobId: this.id, queue: this.queue });
@@ -148,7 +165,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     // State first, then the job: a job read after its final state carries its result or error.
     const state = await this.state();
     const job = await this.bull.getJob(this.id);
-    if (!job) return { id: this.id, queue: this.queue, state: state === 'cancelled' ? state : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
+    if (!job) return { id: this.id, queue: this.queue, state: state === 'cancelled' || state === 'pending' ? state : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
     const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
     const message = logs[0];
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
@@ -172,6 +189,12 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
 
   async cancel(): Promise<boolean> {
     const job = await this.bull.getJob(this.id);
+    if (!job && this.records?.isInitialized) {
+      // Not pushed yet: a cancelled row is never pushed, by the caller's commit or by a relay.
+      const cancelled = await markRecord(this.records.manager, this.id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying']);
+      if (cancelled) await markCancelled(producerRedis(), getConfig().prefix, this.id, this.queue);
+      return cancelled;
+    }
     if (!job) return false;
     const state = mapState(await job.getState());
     const { prefix } = getConfig();
@@ -220,5 +243,12 @@ export async function getJob(id: string): Promise<DeferredJob | undefined> {
   const index = states.findIndex((s) => s !== 'unknown');
   if (index >= 0) return new QueuedJob(id, QUEUE_NAMES[index]);
   const queue = (await cancelledQueue(producerRedis(), getConfig().prefix, id)) as QueueName | null;
-  return queue && QUEUE_NAMES.includes(queue) ? new QueuedJob(id, queue) : undefined;
+  if (queue && QUEUE_NAMES.includes(queue)) return new QueuedJob(id, queue);
+  // Not in Redis: a recorded job whose push has not happened yet still exists.
+  for (const ds of Object.values(getConfig().dataSources)) {
+    if (!ds.isInitialized || !ds.hasMetadata(DeferredJobRecord)) continue;
+    const row = await ds.manager.findOne(DeferredJobRecord, { where: { id }, select: { id: true, queue: true, state: true } });
+    if (row && (row.state === 'pending' || row.state === 'relaying')) return new QueuedJob(id, row.queue as QueueName, ds);
+  }
+  return undefined;
 }

@@ -1,6 +1,9 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
-import { encodeResult, parsePayload } from './call.js';
+import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import { encodeResult, parsePayload, PAYLOAD_VERSION, type EncodedResult } from './call.js';
+import { iso, markRecord, pruneJobs, recordsEnabled } from './records.js';
+import { relayPendingJobs, type RelayOptions } from './relay.js';
 import { CancelListener } from './cancel.js';
 import { getConfig, type ConnectionSetting } from './config.js';
 import { runInJob, type JobContext } from './context.js';
@@ -40,6 +43,13 @@ export interface WorkerOptions {
   logger?: WorkerLogger;
   /** Log a line per finished job. @defaultValue `false` */
   verbose?: boolean;
+  /**
+   * The relay that pushes recorded jobs which never reached Redis (see DeferredJobRecord);
+   * `false` turns it off. @defaultValue `{ intervalMs: 5000, olderThanMs: 5000 }`
+   */
+  relay?: false | (Omit<RelayOptions, 'dataSource'> & { intervalMs?: number });
+  /** Delete finished job rows older than this (ms), on the relay's rounds. @defaultValue keep them */
+  recordRetentionMs?: number;
 }
 
 /** A running worker process part. */
@@ -93,6 +103,25 @@ class ShutdownAbort extends Error {
   }
 }
 
+/** The stored result of a job whose row is already completed, or undefined. */
+async function completedResult(manager: EntityManager, id: string, lock: boolean): Promise<EncodedResult | undefined> {
+  const row = await manager.findOne(DeferredJobRecord, { where: { id }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+  return row?.state === 'completed' && row.result !== null ? { v: PAYLOAD_VERSION, result: JSON.parse(row.result) } : undefined;
+}
+
+/** Records a failed attempt: failed (or cancelled) for good, or back to queued when BullMQ will retry. */
+async function recordFailure(dataSource: DataSource, job: Job, err: unknown, reporter: ProgressReporter): Promise<void> {
+  const code = err instanceof DeferralError ? err.code : undefined;
+  const retried = err instanceof ShutdownAbort
+    || (code !== 'DEFER_ERR_CANCELLED' && !(code && UNRECOVERABLE_CODES.has(code)) && job.attemptsMade + 1 < (job.opts.attempts ?? 1));
+  const state = retried ? 'queued' : code === 'DEFER_ERR_CANCELLED' ? 'cancelled' : 'failed';
+  const { percent, message } = reporter.current;
+  await markRecord(dataSource.manager, job.id!, {
+    state, error: err instanceof Error ? err.message : String(err), percent: Math.round(percent), message: message ?? null,
+    ...(retried ? {} : { finishedAt: iso() }),
+  });
+}
+
 /**
  * Races the work against the job's AbortSignal (timeout, cancel, shutdown), so a
  * method that ignores the signal still ends the attempt and rolls its transaction back.
@@ -136,7 +165,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     }
   }
 
-  async function runAttempt(job: Job, queue: QueueName, prepared: PreparedCall, timeout: number | undefined, transaction: boolean, reporter: ProgressReporter): Promise<unknown> {
+  async function runAttempt(job: Job, queue: QueueName, prepared: PreparedCall, timeout: number | undefined, transaction: boolean, reporter: ProgressReporter, records: boolean): Promise<unknown> {
     const { dataSource } = prepared;
     const controller = new AbortController();
     active.add(controller);
@@ -151,8 +180,24 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
         reportProgress: (report) => reporter.report(report),
         log: (line) => void job.log(String(line)).catch(() => undefined),
       };
-      // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
-      return untilAborted(runInJob(ctx, () => prepared.run(manager)).then(encodeResult), controller.signal);
+      const run = async (): Promise<EncodedResult> => {
+        if (records) {
+          // A job delivered again (after a crash, or pushed twice) whose row says completed: acknowledge, do not re-run.
+          const done = await completedResult(manager, job.id!, transaction && !SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type));
+          if (done) return done;
+        }
+        // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
+        const encoded = encodeResult(await runInJob(ctx, () => prepared.run(manager)));
+        // The row is completed in the same transaction as the method's writes: both commit, or neither.
+        if (records) {
+          await manager.update(DeferredJobRecord, { id: job.id! }, {
+            state: 'completed', result: JSON.stringify(encoded.result), percent: 100,
+            message: reporter.current.message ?? null, error: null, finishedAt: iso(),
+          });
+        }
+        return encoded;
+      };
+      return untilAborted(run(), controller.signal);
     };
     try {
       for (let retry = 0; ; retry++) {
@@ -176,8 +221,16 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
       const payload = parsePayload(job.data);
       const prepared = prepareCall(payload, config.dataSources);
       await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
-      return await serialized(prepared.dataSource, () =>
-        runAttempt(job, queue, prepared, payload.opts.timeout, payload.opts.transaction, reporter));
+      const records = recordsEnabled(prepared.dataSource);
+      return await serialized(prepared.dataSource, async () => {
+        if (records) await markRecord(prepared.dataSource.manager, job.id!, { state: 'active', startedAt: iso(), attempts: job.attemptsMade + 1 }).catch(() => false);
+        try {
+          return await runAttempt(job, queue, prepared, payload.opts.timeout, payload.opts.transaction, reporter, records);
+        } catch (err) {
+          if (records) await recordFailure(prepared.dataSource, job, err, reporter).catch(() => undefined);
+          throw err;
+        }
+      });
     } catch (err) {
       if (err instanceof ShutdownAbort) {
         // Back to the queue at once, without spending an attempt: another worker runs it.
@@ -205,6 +258,25 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
 
+  // The relay and the row retention run on a timer, only where some data source records jobs.
+  let relayTimer: NodeJS.Timeout | undefined;
+  let relayRound: Promise<unknown> = Promise.resolve();
+  const recording = Object.values(config.dataSources).some(recordsEnabled);
+  if (recording && options.relay !== false) {
+    const { intervalMs = 5_000, ...relayOptions } = options.relay ?? {};
+    const round = async () => {
+      await relayPendingJobs(relayOptions);
+      if (options.recordRetentionMs !== undefined) {
+        for (const ds of Object.values(config.dataSources)) if (recordsEnabled(ds)) await pruneJobs({ olderThanMs: options.recordRetentionMs, dataSource: ds });
+      }
+    };
+    const tick = () => {
+      relayRound = round().catch((err: unknown) => logger.error('[typeorm-deferred] relay round failed', err));
+      void relayRound.then(() => { if (relayTimer) relayTimer = setTimeout(tick, intervalMs); });
+    };
+    relayTimer = setTimeout(tick, Math.min(intervalMs, 1_000));
+  }
+
   let closing: Promise<void> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info(`[typeorm-deferred] ${signal}: finishing active jobs (up to ${grace} ms), then exiting`);
@@ -215,6 +287,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   };
 
   async function close(): Promise<void> {
+    clearTimeout(relayTimer);
+    relayTimer = undefined;
+    await relayRound;
     if (options.handleSignals) {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { closeDeferred, configure, startWorker, type DeferredConfig, type DeferredWorker, type WorkerOptions } from '../src/index.js';
@@ -8,28 +12,95 @@ import { ENTITIES } from './fixtures/entities.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export type DbKind = 'sqlite' | 'postgres';
+export const MARIADB_URL = process.env.MARIADB_URL ?? 'mysql://root@127.0.0.1:3306';
+export type DbKind = 'sqlite' | 'postgres' | 'mariadb';
 export const DB_KINDS: DbKind[] = ['sqlite', 'postgres'];
+/** Every kind, MariaDB included: for tests that opt in to it. */
+export const ALL_DB_KINDS: DbKind[] = ['sqlite', 'postgres', 'mariadb'];
 
 /** A queue prefix no other test uses. */
 export const uniquePrefix = () => `t${randomUUID().slice(0, 8)}`;
 
-/** A data source of the given kind on its own database (SQLite in memory) or schema (PostgreSQL). */
-export async function makeDataSource(kind: DbKind, entities: DataSourceOptions['entities'] = ENTITIES): Promise<{ dataSource: DataSource; drop(): Promise<void> }> {
+/** Host, port and credentials of MARIADB_URL (the database part, if any, is ignored). */
+export function mariadbServer(): { host: string; port: number; user: string; password: string } {
+  const url = new URL(MARIADB_URL);
+  return {
+    host: url.hostname || '127.0.0.1',
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username || 'root'),
+    password: decodeURIComponent(url.password),
+  };
+}
+
+/** Runs one statement on a short-lived connection to the MariaDB server, outside any database. */
+async function mariadbAdmin(sql: string): Promise<void> {
+  const c = await mysql.createConnection(mariadbServer());
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A data source of the given kind on its own database (SQLite in memory, MariaDB) or schema (PostgreSQL). */
+export interface TestDataSource {
+  dataSource: DataSource;
+  /** How to open the same database again (another DataSource, another process); no entities. */
+  options: DataSourceOptions;
+  drop(): Promise<void>;
+}
+
+/**
+ * A data source of the given kind on its own database (SQLite in memory, or in a temporary
+ * file with `sqliteFile`; a MariaDB database) or schema (PostgreSQL).
+ */
+export async function makeDataSource(kind: DbKind, entities: DataSourceOptions['entities'] = ENTITIES, { sqliteFile = false } = {}): Promise<TestDataSource> {
   if (kind === 'sqlite') {
-    const dataSource = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities, synchronize: true });
+    const dir = sqliteFile ? mkdtempSync(join(tmpdir(), 'deferred-test-')) : undefined;
+    const options: DataSourceOptions = { type: 'better-sqlite3', database: dir ? join(dir, 'db.sqlite') : ':memory:', timeout: 5_000 };
+    const dataSource = new DataSource({ ...options, entities, synchronize: true });
     await dataSource.initialize();
-    return { dataSource, drop: async () => { if (dataSource.isInitialized) await dataSource.destroy(); } };
+    return {
+      dataSource,
+      options,
+      async drop() {
+        if (dataSource.isInitialized) await dataSource.destroy();
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  if (kind === 'mariadb') {
+    const database = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const { host, port, user, password } = mariadbServer();
+    await mariadbAdmin(`CREATE DATABASE ${database}`);
+    const options: DataSourceOptions = { type: 'mariadb', host, port, username: user, password, database, poolSize: 5 };
+    const dataSource = new DataSource({ ...options, entities, synchronize: true });
+    try {
+      await dataSource.initialize();
+    } catch (err) {
+      await mariadbAdmin(`DROP DATABASE IF EXISTS ${database}`);
+      throw err;
+    }
+    return {
+      dataSource,
+      options,
+      async drop() {
+        if (dataSource.isInitialized) await dataSource.destroy();
+        await mariadbAdmin(`DROP DATABASE IF EXISTS ${database}`);
+      },
+    };
   }
   const schema = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.end();
-  const dataSource = new DataSource({ type: 'postgres', url: PG_URL, schema, entities, synchronize: true, poolSize: 5 });
+  const options: DataSourceOptions = { type: 'postgres', url: PG_URL, schema, poolSize: 5 };
+  const dataSource = new DataSource({ ...options, entities, synchronize: true });
   await dataSource.initialize();
   return {
     dataSource,
+    options,
     async drop() {
       if (dataSource.isInitialized) await dataSource.destroy();
       const c = new pg.Client({ connectionString: PG_URL });
@@ -57,6 +128,8 @@ export async function deleteKeys(prefix: string): Promise<void> {
 
 export interface Harness {
   dataSource: DataSource;
+  /** The data source's connection options (see makeDataSource). */
+  options: DataSourceOptions;
   prefix: string;
   worker?: DeferredWorker;
   startWorker(options?: WorkerOptions): Promise<DeferredWorker>;
@@ -74,15 +147,16 @@ export async function expectNoLeakedSockets(baseline: number): Promise<void> {
 }
 
 /** Configures the library for one test: its own prefix, data source and (optionally) worker. */
-export async function setup(kind: DbKind, extra: Partial<DeferredConfig> = {}, worker: WorkerOptions | false = {}): Promise<Harness> {
+export async function setup(kind: DbKind, extra: Partial<DeferredConfig> = {}, worker: WorkerOptions | false = {}, db: { entities?: DataSourceOptions['entities']; sqliteFile?: boolean } = {}): Promise<Harness> {
   const baseline = openSockets();
-  const { dataSource, drop } = await makeDataSource(kind);
+  const { dataSource, drop, options } = await makeDataSource(kind, db.entities ?? ENTITIES, { sqliteFile: db.sqliteFile });
   const prefix = uniquePrefix();
   configure({ connection: REDIS_URL, prefix, dataSources: { main: dataSource }, ...extra });
   const workers: DeferredWorker[] = [];
   const closables: Array<{ close(): Promise<unknown> }> = [];
   const h: Harness = {
     dataSource,
+    options,
     prefix,
     async startWorker(options = {}) {
       const w = await startWorker({ shutdownTimeoutMs: 5_000, ...options });

@@ -40,7 +40,7 @@ async function handle() {
   // @ts-expect-error: the id is read-only
   job.id = 'other';
 }
-type _state = Expect<Equal<DeferredJobState, 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled' | 'unknown'>>;
+type _state = Expect<Equal<DeferredJobState, 'pending' | 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled' | 'unknown'>>;
 type _progress = Expect<Equal<ProgressState, { percent: number; message?: string }>>;
 declare const typedJob: DeferredJob<{ closed: number }>;
 expectExact<Promise<{ closed: number }>>()(typedJob.result());

@@ -1,0 +1,151 @@
+import { In, LessThan, MoreThanOrEqual, type DataSource, type EntityManager, type FindOptionsWhere, type ObjectLiteral } from 'typeorm';
+import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import type { CallPayload, IdMap } from './call.js';
+import { getConfig } from './config.js';
+import { DeferralError } from './errors.js';
+import type { QueueName } from './options.js';
+
+/** The BullMQ options a row keeps, so a relay can push it later exactly as the caller asked. */
+export interface StoredJobOptions {
+  queue: QueueName;
+  /** When the job may run (epoch ms); the delay is computed at push time. */
+  runAt: number;
+  attempts: number;
+  priority?: number;
+  backoff?: unknown;
+  removeOnComplete?: unknown;
+  removeOnFail?: unknown;
+}
+
+/** Row states. `pending`: committed, not yet in Redis; `relaying`: a relay is pushing it. */
+export type RecordState = 'pending' | 'relaying' | 'queued' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled';
+
+export const iso = (ms = Date.now()) => new Date(ms).toISOString();
+
+/** True when the data source has the job table (DeferredJobRecord among its entities). */
+export function recordsEnabled(dataSource: DataSource): boolean {
+  return dataSource.hasMetadata(DeferredJobRecord);
+}
+
+const keyOf = (id: IdMap) => {
+  const values = Object.values(id);
+  return values.length === 1 ? String(values[0]) : JSON.stringify(id);
+};
+
+/** The row of a new job, state `pending`. */
+export function newRecord(id: string, payload: CallPayload, options: StoredJobOptions): DeferredJobRecord {
+  const t = payload.target;
+  const row = new DeferredJobRecord();
+  Object.assign(row, {
+    id,
+    queue: options.queue,
+    model: t.kind === 'repository' ? t.name : t.entity,
+    method: payload.method,
+    recordKeys: t.kind === 'records' ? `|${t.ids.map(keyOf).join('|')}|` : '',
+    uid: String(payload.uid),
+    state: 'pending',
+    percent: 0,
+    message: null,
+    attempts: 0,
+    result: null,
+    error: null,
+    payload: JSON.stringify(payload),
+    jobOptions: JSON.stringify(options),
+    createdAt: iso(),
+    scheduledAt: options.runAt > Date.now() ? iso(options.runAt) : null,
+    startedAt: null,
+    finishedAt: null,
+    relayedAt: null,
+  });
+  return row;
+}
+
+/** Updates a row, unless it is already completed (a late or repeated delivery never undoes a completion). */
+export async function markRecord(manager: EntityManager, id: string, changes: Partial<DeferredJobRecord>, onlyFrom?: RecordState[]): Promise<boolean> {
+  const where: FindOptionsWhere<DeferredJobRecord> = { id, state: In(onlyFrom ?? ['pending', 'relaying', 'queued', 'delayed', 'active', 'failed']) };
+  const result = await manager.update(DeferredJobRecord, where, changes);
+  return (result.affected ?? 0) > 0;
+}
+
+/** The data source that records jobs of `model`, or DEFER_ERR_UNKNOWN_DATA_SOURCE. */
+function recordingDataSource(model?: string | (abstract new (...a: never[]) => unknown), dataSource?: DataSource | string): DataSource {
+  const { dataSources } = getConfig();
+  if (typeof dataSource === 'string') {
+    const ds = dataSources[dataSource];
+    if (ds && recordsEnabled(ds)) return ds;
+  } else if (dataSource) {
+    if (recordsEnabled(dataSource)) return dataSource;
+  } else {
+    const found = Object.values(dataSources).find((ds) => recordsEnabled(ds) && (model === undefined || ds.hasMetadata(model as string)));
+    if (found) return found;
+  }
+  throw new DeferralError('DEFER_ERR_UNKNOWN_DATA_SOURCE', 'No configured data source records jobs: add DeferredJobRecord to its entities', {});
+}
+
+/**
+ * The recorded jobs of an entity class (model-level and record-level calls), or of one record.
+ * Newest first.
+ *
+ * @example
+ * ```ts
+ * const history = await jobsFor(invoice)            // or jobsFor(Invoice, 42), jobsFor('Invoice')
+ * ```
+ */
+export async function jobsFor(entityOrClass: ObjectLiteral | string | (abstract new (...a: never[]) => unknown), id?: string | number, options: { dataSource?: DataSource | string; limit?: number } = {}): Promise<DeferredJobRecord[]> {
+  let model: string;
+  let key = id === undefined ? undefined : String(id);
+  const isRecord = typeof entityOrClass === 'object' && entityOrClass !== null;
+  const target = isRecord ? (entityOrClass.constructor as abstract new (...a: never[]) => unknown) : (entityOrClass as string | (abstract new (...a: never[]) => unknown));
+  const ds = recordingDataSource(target, options.dataSource);
+  if (ds.hasMetadata(target as string)) {
+    const metadata = ds.getMetadata(target as string);
+    model = metadata.name;
+    if (isRecord && key === undefined) {
+      const idMap = metadata.getEntityIdMap(entityOrClass as ObjectLiteral);
+      if (idMap) key = keyOf(idMap as IdMap);
+    }
+  } else if (typeof target === 'string') {
+    model = target;
+  } else {
+    throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `${(target as { name?: string }).name ?? 'model'} is not an entity of the recording data source`, {});
+  }
+  const qb = ds.getRepository(DeferredJobRecord).createQueryBuilder('j').where('j.model = :model', { model });
+  if (key !== undefined) qb.andWhere('j.recordKeys LIKE :key', { key: `%|${key.replace(/[\\%_]/g, '\\$&')}|%` });
+  return qb.orderBy('j.createdAt', 'DESC').addOrderBy('j.id', 'DESC').take(options.limit ?? 100).getMany();
+}
+
+/**
+ * Recorded jobs by state, model, uid and creation time. Newest first.
+ *
+ * @example
+ * ```ts
+ * await listJobs({ state: 'failed', since: new Date(Date.now() - 86_400_000), limit: 50 })
+ * ```
+ */
+export async function listJobs(filter: { state?: RecordState | RecordState[]; model?: string; uid?: string | number; since?: Date; limit?: number; dataSource?: DataSource | string } = {}): Promise<DeferredJobRecord[]> {
+  const ds = recordingDataSource(undefined, filter.dataSource);
+  const where: FindOptionsWhere<DeferredJobRecord> = {};
+  if (filter.state) where.state = Array.isArray(filter.state) ? In(filter.state) : filter.state;
+  if (filter.model) where.model = filter.model;
+  if (filter.uid !== undefined) where.uid = String(filter.uid);
+  if (filter.since) where.createdAt = MoreThanOrEqual(filter.since.toISOString());
+  return ds.getRepository(DeferredJobRecord).find({ where, order: { createdAt: 'DESC', id: 'DESC' }, take: filter.limit ?? 100 });
+}
+
+/**
+ * Deletes finished rows (completed, failed, cancelled) finished more than `olderThanMs` ago.
+ * Returns how many were deleted. Workers run it with `startWorker({ recordRetentionMs })`.
+ *
+ * @example
+ * ```ts
+ * await pruneJobs({ olderThanMs: 30 * 86_400_000 })
+ * ```
+ */
+export async function pruneJobs({ olderThanMs, dataSource }: { olderThanMs: number; dataSource?: DataSource | string }): Promise<number> {
+  const ds = recordingDataSource(undefined, dataSource);
+  const result = await ds.getRepository(DeferredJobRecord).delete({
+    state: In(['completed', 'failed', 'cancelled']),
+    finishedAt: LessThan(iso(Date.now() - olderThanMs)),
+  });
+  return result.affected ?? 0;
+}
