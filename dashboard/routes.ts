@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import { isDeferralError } from '../src/errors.js';
 import { getJob, type DeferredJob, type JobSnapshot } from '../src/job.js';
+import { jobsFor } from '../src/records.js';
 import type { Identity, ResolvedDashboardOptions } from './options.js';
 import { notFoundPage, progressPage, safeNext } from './page.js';
 import { canSee, jobView } from './view.js';
@@ -57,7 +60,28 @@ export function isCrossSite(headers: RouteRequest['headers']): boolean {
   }
 }
 
+/** A job row as the records API shows it (no payload: arguments may hold what other users must not see). */
+function recordView(r: DeferredJobRecord) {
+  const { id, queue, model, method, state, percent, message, uid, attempts, error, createdAt, scheduledAt, startedAt, finishedAt } = r;
+  return { id, queue, model, method, state, percent, message, uid, attempts, error, createdAt, scheduledAt, startedAt, finishedAt };
+}
+
 export const routes: Route[] = [
+  {
+    method: 'GET',
+    url: '/api/records/:model/:id/jobs',
+    async handler({ identity, params }) {
+      let rows: DeferredJobRecord[];
+      try {
+        rows = await jobsFor(params.model, params.id, { limit: 200 });
+      } catch (err) {
+        if (isDeferralError(err, 'DEFER_ERR_UNKNOWN_DATA_SOURCE')) return { status: 404, body: { error: 'no job records for this model (is DeferredJobRecord in the data source?)', model: params.model } };
+        throw err;
+      }
+      const jobs = rows.filter((r) => identity.admin === true || r.uid === String(identity.uid)).map(recordView);
+      return { status: 200, body: { model: params.model, id: params.id, jobs } };
+    },
+  },
   {
     method: 'GET',
     url: '/api/jobs/:id',
