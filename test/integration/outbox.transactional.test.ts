@@ -83,6 +83,25 @@ describe.each(ALL_DB_KINDS)('transactional enqueue and job records on %s', (kind
     expect((await row(job.id))!.finishedAt).toMatch(/^\d{4}-/);
   });
 
+  it('a rolled-back savepoint drops only the jobs deferred inside it', async () => {
+    await start();
+    const a = await account();
+    let inner = '';
+    const outer = await h!.dataSource.transaction(async (manager) => {
+      const kept = await Deferred(a, manager, 1, 'deposit', 5);
+      await manager.transaction(async (nested) => {
+        inner = (await Deferred(a, nested, 1, 'deposit', 100)).id;
+        throw new Error('inner step failed');
+      }).catch(() => undefined);
+      return kept;
+    });
+    expect(await outer.result({ timeoutMs: 10_000 })).toBe(15);
+    await sleep(300);
+    expect(await row(inner)).toBeNull();
+    expect(await jobCount()).toBe(1);
+    expect(await balance(a.id)).toBe(15);
+  });
+
   it('outside a transaction it records the row too, and a failure is recorded with its error', async () => {
     await start();
     const a = await account();
@@ -170,6 +189,15 @@ describe.each(ALL_DB_KINDS)('transactional enqueue and job records on %s', (kind
     expect(one + two).toBe(20);
     expect(await jobCount()).toBe(20);
     expect(await h!.dataSource.manager.countBy(DeferredJobRecord, { state: 'queued' })).toBe(20);
+  });
+
+  it('a worker with recordRetentionMs deletes finished rows on its relay rounds', async () => {
+    await start({ relay: { intervalMs: 100, olderThanMs: 0 }, recordRetentionMs: -60_000 });
+    const a = await account();
+    const job = await Deferred(a, h!.dataSource, 1, 'deposit', 1);
+    await job.result({ timeoutMs: 10_000 });
+    for (let i = 0; i < 50 && (await row(job.id)); i++) await sleep(100);
+    expect(await row(job.id)).toBeNull();
   });
 
   it('jobsFor, listJobs and pruneJobs read and trim the history', async () => {
