@@ -12,3 +12,14 @@ export function thrown(fn: () => unknown): DeferralError {
   expect(caught, 'expected a DeferralError to be thrown').toBeInstanceOf(DeferralError);
   return caught as DeferralError;
 }
+
+/** Awaits `promise`, expects it to reject with a DeferralError, and returns it. */
+export async function failure(promise: Promise<unknown>): Promise<DeferralError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof DeferralError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}

@@ -1,19 +1,11 @@
 import { QueryFailedError } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Deferred, isDeferralError, type DeferralError } from '../../src/index.js';
+import { Deferred } from '../../src/index.js';
 import { isTransientDbError } from '../../src/transient.js';
 import { Account } from '../fixtures/entities.js';
+import { failure } from '../assert.js';
 import { setup, type Harness } from '../helpers.js';
 
-async function failure(promise: Promise<unknown>): Promise<DeferralError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isDeferralError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('MariaDB smoke', () => {
   let h: Harness;

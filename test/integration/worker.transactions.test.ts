@@ -1,17 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Deferred, DeferredType, isDeferralError, type DeferralError } from '../../src/index.js';
+import { Deferred, DeferredType } from '../../src/index.js';
 import { Account, flakyCounts } from '../fixtures/entities.js';
+import { failure } from '../assert.js';
 import { DB_KINDS, setup, type Harness } from '../helpers.js';
 
-async function failure(promise: Promise<unknown>): Promise<DeferralError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isDeferralError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.each(DB_KINDS)('worker transactions and failures on %s', (kind) => {
   let h: Harness;
