@@ -4,6 +4,8 @@ interface Pending {
   /** The transaction depth the work was registered at (savepoints count). */
   depth: number;
   run: () => Promise<void>;
+  /** Told when the work will never run (its transaction or savepoint rolled back). */
+  dropped?: () => void;
 }
 
 const pendingByRunner = new WeakMap<QueryRunner, Pending[]>();
@@ -13,10 +15,15 @@ const depthOf = (qr: QueryRunner) => (qr as unknown as { transactionDepth: numbe
  * Runs `run` once the outermost transaction of `queryRunner` commits, and never if it
  * (or the savepoint the work was registered in) rolls back.
  */
-export function afterCommit(queryRunner: QueryRunner, run: () => Promise<void>): void {
+export function afterCommit(queryRunner: QueryRunner, run: () => Promise<void>, dropped?: () => void): void {
   let list = pendingByRunner.get(queryRunner);
   if (!list) pendingByRunner.set(queryRunner, (list = []));
-  list.push({ depth: depthOf(queryRunner), run });
+  list.push({ depth: depthOf(queryRunner), run, dropped });
+}
+
+/** A push that waits for a commit, as the job handle of that push sees it. */
+export class CommitGate {
+  state: 'waiting' | 'pushed' | 'dropped' = 'waiting';
 }
 
 /** True when `queryRunner` is inside a transaction (the caller's EntityManager of a `transaction()` callback). */
@@ -42,12 +49,11 @@ const subscriber: EntitySubscriberInterface = {
   afterTransactionRollback({ queryRunner }) {
     const list = pendingByRunner.get(queryRunner);
     if (!list) return;
-    if (!queryRunner.isTransactionActive) {
-      pendingByRunner.delete(queryRunner);
-      return;
-    }
-    const depth = depthOf(queryRunner);
-    pendingByRunner.set(queryRunner, list.filter((p) => p.depth <= depth));
+    const depth = queryRunner.isTransactionActive ? depthOf(queryRunner) : 0;
+    for (const p of list) if (p.depth > depth) p.dropped?.();
+    const kept = list.filter((p) => p.depth <= depth);
+    if (kept.length) pendingByRunner.set(queryRunner, kept);
+    else pendingByRunner.delete(queryRunner);
   },
 };
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InstanceChecker, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { afterCommit, inTransaction } from './after-commit.js';
+import { afterCommit, CommitGate, inTransaction } from './after-commit.js';
 import { pushJob, pushRecorded } from './enqueue.js';
 import { newRecord, recordsEnabled, type StoredJobOptions } from './records.js';
 import { decodeResult, encodeResult, type CallPayload, type Uid } from './call.js';
@@ -95,8 +95,16 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
       return new QueuedJob(id, queue, dataSource);
     }
     if (tx) {
-      afterCommit(tx, () => pushJob(id, payload, stored));
-      return new QueuedJob(id, queue);
+      // No job table: the handle itself knows the push waits for the commit.
+      const gate = new CommitGate();
+      afterCommit(tx, async () => {
+        try {
+          await pushJob(id, payload, stored);
+        } finally {
+          gate.state = 'pushed';
+        }
+      }, () => { gate.state = 'dropped'; });
+      return new QueuedJob(id, queue, undefined, gate);
     }
     await pushJob(id, payload, stored);
     return new QueuedJob(id, queue);

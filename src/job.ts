@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import type { CommitGate } from './after-commit.js';
 import { iso, markRecord } from './records.js';
 import { decodeResult } from './call.js';
 import { cancelledQueue, markCancelled, requestCancel } from './cancel.js';
@@ -101,10 +102,15 @@ function mapState(state: string): DeferredJobState {
 /** The handle of a job in a BullMQ queue. */
 export class QueuedJob<R = unknown> implements DeferredJob<R> {
   /** `records`: the data source whose job table has this job's row, when it is recorded. */
-  constructor(readonly id: string, readonly queue: QueueName, private readonly records?: DataSource) {}
+  /**
+   * `records`: the data source whose job table has this job's row, when it is recorded;
+   * `gate`: a push of this process that waits for a transaction to commit.
+   */
+  constructor(readonly id: string, readonly queue: QueueName, private readonly records?: DataSource, private readonly gate?: CommitGate) {}
 
-  /** True while the job's row is committed but the job is not in Redis yet. */
+  /** True while the job is committed (or about to be) but not in Redis yet. */
   private async pendingRow(): Promise<boolean> {
+    if (this.gate?.state === 'waiting') return true;
     if (!this.records?.isInitialized) return false;
     const row = await this.records.manager.findOne(DeferredJobRecord, { where: { id: this.id }, select: { id: true, state: true } });
     return row?.state === 'pending' || row?.state === 'relaying';
