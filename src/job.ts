@@ -1,8 +1,8 @@
 import type { Job, Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import type { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import type { CommitGate } from './after-commit.js';
-import { iso, markRecord } from './records.js';
+import { findRecord, iso, markRecord, recordedResult } from './records.js';
 import { decodeResult } from './call.js';
 import { cancelledQueue, markCancelled, requestCancel } from './cancel.js';
 import { getConfig } from './config.js';
@@ -99,22 +99,45 @@ function mapState(state: string): DeferredJobState {
   }
 }
 
-/** The handle of a job in a BullMQ queue. */
+// Row states as the handle reports them; queued/delayed/active rows are only read when Redis lacks the job.
+const ROW_STATES: Record<string, DeferredJobState> = {
+  pending: 'pending', relaying: 'pending', queued: 'waiting', delayed: 'delayed', active: 'active',
+  completed: 'completed', failed: 'failed', cancelled: 'cancelled',
+};
+const FINISHED: ReadonlySet<DeferredJobState> = new Set(['completed', 'failed', 'cancelled']);
+
+/** The error `result()` rejects with for a job that failed, as its row recorded it. */
+function recordFailure(row: DeferredJobRecord): DeferralError {
+  return new DeferralError('DEFER_ERR_JOB_FAILED', `Job ${row.id} (${row.model}.${row.method}) failed: ${row.error ?? 'unknown error'}`, {
+    jobId: row.id, queue: row.queue, remoteMessage: row.error ?? undefined, attemptsMade: row.attempts,
+  });
+}
+
+/** A snapshot read from the job table, for a job Redis does not have (not pushed yet, or removed by retention). */
+function snapshotOfRecord<R>(row: DeferredJobRecord, state: DeferredJobState): JobSnapshot<R> {
+  const at = (text: string | null) => (text ? new Date(text) : undefined);
+  const snap: JobSnapshot<R> = {
+    id: row.id, queue: row.queue as QueueName, name: `${row.model}.${row.method}`, state,
+    percent: state === 'completed' ? 100 : row.percent, message: row.message ?? undefined, uid: row.uid,
+    attemptsMade: row.attempts, attempts: (JSON.parse(row.jobOptions) as { attempts?: number }).attempts ?? 1,
+    createdAt: at(row.createdAt), runAt: at(row.scheduledAt), startedAt: at(row.startedAt), finishedAt: at(row.finishedAt),
+  };
+  if (state === 'completed') snap.result = decodeResult(recordedResult(row)) as R;
+  if (state === 'failed' || (state === 'cancelled' && row.error)) snap.error = { message: row.error ?? 'unknown error' };
+  return snap;
+}
+
+/**
+ * The handle of a job in a BullMQ queue. Redis is read first; when Redis does not have the
+ * job, a recorded job is read from its row (DeferredJobRecord), so a job not pushed yet, or one
+ * whose BullMQ job retention removed, still has its state, result and error.
+ */
 export class QueuedJob<R = unknown> implements DeferredJob<R> {
-  /** `records`: the data source whose job table has this job's row, when it is recorded. */
   /**
-   * `records`: the data source whose job table has this job's row, when it is recorded;
-   * `gate`: a push of this process that waits for a transaction to commit.
+   * `records`: the data source whose job table has this job's row, when it is known (else every
+   * recording data source is looked at); `gate`: a push of this process that waits for a commit.
    */
   constructor(readonly id: string, readonly queue: QueueName, private readonly records?: DataSource, private readonly gate?: CommitGate) {}
-
-  /** True while the job is committed (or about to be) but not in Redis yet. */
-  private async pendingRow(): Promise<boolean> {
-    if (this.gate?.state === 'waiting') return true;
-    if (!this.records?.isInitialized) return false;
-    const row = await this.records.manager.findOne(DeferredJobRecord, { where: { id: this.id }, select: { id: true, state: true } });
-    return row?.state === 'pending' || row?.state === 'relaying';
-  }
 
   private get bull(): Queue {
     return producerQueue(this.queue);
@@ -124,12 +147,22 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     return (await cancelledQueue(producerRedis(), getConfig().prefix, this.id)) !== null;
   }
 
+  /** Where a job stands that Redis does not have, and its row if it is recorded. */
+  private async withoutRedis(): Promise<{ state: DeferredJobState; row?: DeferredJobRecord }> {
+    if (this.gate?.state === 'waiting') return { state: 'pending' };
+    if (await this.cancelled()) return { state: 'cancelled' };
+    const row = (await findRecord(this.id, this.records))?.row;
+    const state = row ? ROW_STATES[row.state] ?? 'unknown' : 'unknown';
+    if (!row || state === 'pending' || FINISHED.has(state)) return { state, row };
+    // A row in Redis' hands: pushed between our two reads (Redis has it now), or lost by Redis (unknown).
+    return { state: mapState(await this.bull.getJobState(this.id)), row };
+  }
+
   /** BullMQ's state, with `cancelled` for a job removed by cancel() or stopped by it while running. */
   private async stateOf(bullState: string): Promise<DeferredJobState> {
     const state = mapState(bullState);
-    if ((state === 'unknown' || state === 'failed') && (await this.cancelled())) return 'cancelled';
-    if (state === 'unknown' && (await this.pendingRow())) return 'pending';
-    return state;
+    if (state === 'failed' && (await this.cancelled())) return 'cancelled';
+    return state === 'unknown' ? (await this.withoutRedis()).state : state;
   }
 
   async state(): Promise<DeferredJobState> {
@@ -138,7 +171,10 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
 
   async progress(): Promise<ProgressState> {
     const job = await this.bull.getJob(this.id);
-    if (!job) return { percent: 0 };
+    if (!job) {
+      const { row } = await this.withoutRedis();
+      return row ? { percent: row.state === 'completed' ? 100 : row.percent, ...(row.message ? { message: row.message } : {}) } : { percent: 0 };
+    }
     const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
     const percent = typeof job.progress === 'number' ? job.progress : 0;
     return logs.length ? { percent, message: logs[0] } : { percent };
@@ -149,17 +185,18 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     // Polling, rather than QueueEvents, costs no blocking connection and also notices a removed job.
     for (let wait = 20; ; wait = Math.min(wait * 1.5, 500)) {
       const job = await this.bull.getJob(this.id);
-      if (!job && (await this.pendingRow())) {
-        // Committed but not pushed yet: the push or the relay will bring it.
-      } else if (!job) {
-        if (await this.cancelled()) throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled before it ran`, { jobId: this.id, queue: this.queue });
-        throw new DeferralError('DEFER_ERR_JOB_NOT_FOUND', `Job ${this.id} does not exist on queue ${this.queue} (never created, or removed by retention)`, { jobId: this.id, queue: this.queue });
-      }
       if (job?.finishedOn) {
         const state = await this.stateOf(await job.getState());
         if (state === 'completed') return decodeResult(job.returnvalue) as R;
         if (state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled while it ran`, { jobId: this.id, queue: this.queue });
         if (state === 'failed') throw jobFailure(job);
+      } else if (!job) {
+        const { state, row } = await this.withoutRedis();
+        if (state === 'completed' && row) return decodeResult(recordedResult(row)) as R;
+        if (state === 'failed' && row) throw recordFailure(row);
+        if (state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled`, { jobId: this.id, queue: this.queue });
+        if (state === 'unknown') throw new DeferralError('DEFER_ERR_JOB_NOT_FOUND', `Job ${this.id} does not exist on queue ${this.queue} (never created, or removed by retention)`, { jobId: this.id, queue: this.queue });
+        // Pending: committed but not pushed yet, the push or the relay will bring it.
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new DeferralError('DEFER_ERR_TIMEOUT', `Job ${this.id} did not finish within ${timeoutMs} ms`, { jobId: this.id, queue: this.queue, timeoutMs });
@@ -171,7 +208,11 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     // State first, then the job: a job read after its final state carries its result or error.
     const state = await this.state();
     const job = await this.bull.getJob(this.id);
-    if (!job) return { id: this.id, queue: this.queue, state: state === 'cancelled' || state === 'pending' ? state : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
+    if (!job) {
+      const { state: known, row } = await this.withoutRedis();
+      if (row) return snapshotOfRecord(row, known);
+      return { id: this.id, queue: this.queue, state: known === 'cancelled' || known === 'pending' ? known : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
+    }
     const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
     const message = logs[0];
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
@@ -195,16 +236,16 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
 
   async cancel(): Promise<boolean> {
     const job = await this.bull.getJob(this.id);
-    if (!job && this.records?.isInitialized) {
-      // Not pushed yet: a cancelled row is never pushed, by the caller's commit or by a relay.
-      const cancelled = await markRecord(this.records.manager, this.id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying']);
-      if (cancelled) await markCancelled(producerRedis(), getConfig().prefix, this.id, this.queue);
-      return cancelled;
-    }
-    if (!job) return false;
-    const state = mapState(await job.getState());
     const { prefix } = getConfig();
     const redis = producerRedis();
+    if (!job) {
+      // Not pushed yet: a cancelled row is never pushed, by the caller's commit or by a relay, nor run if a push raced us.
+      const found = await findRecord(this.id, this.records);
+      const cancelled = found !== undefined && (await markRecord(found.dataSource.manager, this.id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying']));
+      if (cancelled) await markCancelled(redis, prefix, this.id, this.queue);
+      return cancelled;
+    }
+    const state = mapState(await job.getState());
     if (state === 'active') {
       // The worker running it aborts its signal and races the method: it ends as cancelled, rolled back.
       await requestCancel(redis, prefix, this.id, this.queue);
@@ -214,12 +255,15 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     await markCancelled(redis, prefix, this.id, this.queue);
     try {
       await job.remove();
-      return true;
     } catch {
       // A worker took the job between the state check and the removal: ask it to stop.
       await requestCancel(redis, prefix, this.id, this.queue);
       return true;
     }
+    // Removed before it ran: the row, if any, says so too (no worker will).
+    const found = await findRecord(this.id, this.records);
+    if (found) await markRecord(found.dataSource.manager, this.id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying', 'queued', 'delayed']);
+    return true;
   }
 }
 
@@ -250,11 +294,8 @@ export async function getJob(id: string): Promise<DeferredJob | undefined> {
   if (index >= 0) return new QueuedJob(id, QUEUE_NAMES[index]);
   const queue = (await cancelledQueue(producerRedis(), getConfig().prefix, id)) as QueueName | null;
   if (queue && QUEUE_NAMES.includes(queue)) return new QueuedJob(id, queue);
-  // Not in Redis: a recorded job whose push has not happened yet still exists.
-  for (const ds of Object.values(getConfig().dataSources)) {
-    if (!ds.isInitialized || !ds.hasMetadata(DeferredJobRecord)) continue;
-    const row = await ds.manager.findOne(DeferredJobRecord, { where: { id }, select: { id: true, queue: true, state: true } });
-    if (row && (row.state === 'pending' || row.state === 'relaying')) return new QueuedJob(id, row.queue as QueueName, ds);
-  }
+  // Not in Redis: a recorded job not pushed yet, or whose BullMQ job retention removed, is in its table.
+  const found = await findRecord(id);
+  if (found && QUEUE_NAMES.includes(found.row.queue as QueueName)) return new QueuedJob(id, found.row.queue as QueueName, found.dataSource);
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { In, LessThan, MoreThanOrEqual, type DataSource, type EntityManager, type FindOptionsWhere, type ObjectLiteral } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import type { CallPayload, IdMap } from './call.js';
+import { PAYLOAD_VERSION, type CallPayload, type EncodedResult, type IdMap } from './call.js';
 import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
 import type { QueueName } from './options.js';
@@ -58,6 +58,26 @@ export function newRecord(id: string, payload: CallPayload, options: StoredJobOp
     relayedAt: null,
   });
   return row;
+}
+
+/** The stored result of a completed row, in the form `decodeResult()` reads. */
+export function recordedResult(row: Pick<DeferredJobRecord, 'result'>): EncodedResult | undefined {
+  return row.result === null ? undefined : { v: PAYLOAD_VERSION, result: JSON.parse(row.result) as EncodedResult['result'] };
+}
+
+/** The configured data sources that record jobs and are open. */
+export function recordingSources(): DataSource[] {
+  return Object.values(getConfig().dataSources).filter((ds) => ds.isInitialized && recordsEnabled(ds));
+}
+
+/** The row of job `id` and its data source: in `dataSource` when given, else in any recording data source. */
+export async function findRecord(id: string, dataSource?: DataSource): Promise<{ row: DeferredJobRecord; dataSource: DataSource } | undefined> {
+  const sources = dataSource ? (dataSource.isInitialized ? [dataSource] : []) : recordingSources();
+  for (const ds of sources) {
+    const row = await ds.manager.findOneBy(DeferredJobRecord, { id });
+    if (row) return { row, dataSource: ds };
+  }
+  return undefined;
 }
 
 /** Updates a row, unless it is already completed (a late or repeated delivery never undoes a completion). */
