@@ -9,7 +9,11 @@ import { iso, markRecord, recordsEnabled, type StoredJobOptions } from './record
 export interface RelayOptions {
   /** Rows younger than this are left to the push that follows their commit. @defaultValue `5000` */
   olderThanMs?: number;
-  /** A claim older than this (a relay that died mid-push) may be taken over. @defaultValue `60000` */
+  /**
+   * A claim older than this (a relay that died mid-push) may be taken over. On a worker's rounds,
+   * also how long a row may say `active` before it is checked against BullMQ (a job failed
+   * after its worker died). @defaultValue `60000`
+   */
   leaseMs?: number;
   /** Rows per data source and round. @defaultValue `500` */
   limit?: number;

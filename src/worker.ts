@@ -1,8 +1,9 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { encodeResult, parsePayload, PAYLOAD_VERSION, type EncodedResult } from './call.js';
-import { iso, markRecord, pruneJobs, recordsEnabled } from './records.js';
+import { encodeResult, parsePayload, type EncodedResult } from './call.js';
+import { iso, markRecord, pruneJobs, recordedResult, recordingSources, recordsEnabled } from './records.js';
+import { reconcileRecords } from './reconcile.js';
 import { relayPendingJobs, type RelayOptions } from './relay.js';
 import { CancelListener } from './cancel.js';
 import { getConfig, type ConnectionSetting } from './config.js';
@@ -44,8 +45,9 @@ export interface WorkerOptions {
   /** Log a line per finished job. @defaultValue `false` */
   verbose?: boolean;
   /**
-   * The relay that pushes recorded jobs which never reached Redis (see DeferredJobRecord);
-   * `false` turns it off. @defaultValue `{ intervalMs: 5000, olderThanMs: 5000 }`
+   * The relay that pushes recorded jobs which never reached Redis (see DeferredJobRecord), and on
+   * the same rounds finishes rows whose BullMQ job ended without a worker to record it;
+   * `false` turns both off. @defaultValue `{ intervalMs: 5000, olderThanMs: 5000, leaseMs: 60000 }`
    */
   relay?: false | (Omit<RelayOptions, 'dataSource'> & { intervalMs?: number });
   /** Delete finished job rows older than this (ms), on the relay's rounds. @defaultValue keep them */
@@ -103,10 +105,20 @@ class ShutdownAbort extends Error {
   }
 }
 
-/** The stored result of a job whose row is already completed, or undefined. */
-async function completedResult(manager: EntityManager, id: string, lock: boolean): Promise<EncodedResult | undefined> {
-  const row = await manager.findOne(DeferredJobRecord, { where: { id }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
-  return row?.state === 'completed' && row.result !== null ? { v: PAYLOAD_VERSION, result: JSON.parse(row.result) } : undefined;
+/**
+ * What the row says before the method runs: the stored result of a job already completed (a
+ * repeated delivery), or DEFER_ERR_CANCELLED for a job cancelled while its push was under way.
+ */
+async function recordedOutcome(manager: EntityManager, id: string, queue: QueueName, lock: boolean): Promise<EncodedResult | undefined> {
+  const row = await manager.findOne(DeferredJobRecord, { where: { id }, select: { id: true, state: true, result: true }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+  if (row?.state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${id} was cancelled before it ran`, { jobId: id, queue });
+  return row?.state === 'completed' ? recordedResult(row) ?? encodeResult(undefined) : undefined;
+}
+
+/** True when BullMQ puts a retried job in its delayed set (a backoff with a delay). */
+function retryDelayed(job: Job): boolean {
+  const backoff = job.opts.backoff;
+  return typeof backoff === 'number' ? backoff > 0 : (backoff?.delay ?? 0) > 0;
 }
 
 /** Records a failed attempt: failed (or cancelled) for good, or back to queued when BullMQ will retry. */
@@ -114,7 +126,7 @@ async function recordFailure(dataSource: DataSource, job: Job, err: unknown, rep
   const code = err instanceof DeferralError ? err.code : undefined;
   const retried = err instanceof ShutdownAbort
     || (code !== 'DEFER_ERR_CANCELLED' && !(code && UNRECOVERABLE_CODES.has(code)) && job.attemptsMade + 1 < (job.opts.attempts ?? 1));
-  const state = retried ? 'queued' : code === 'DEFER_ERR_CANCELLED' ? 'cancelled' : 'failed';
+  const state = retried ? (retryDelayed(job) ? 'delayed' : 'queued') : code === 'DEFER_ERR_CANCELLED' ? 'cancelled' : 'failed';
   const { percent, message } = reporter.current;
   await markRecord(dataSource.manager, job.id!, {
     state, error: err instanceof Error ? err.message : String(err), percent: Math.round(percent), message: message ?? null,
@@ -183,7 +195,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
       const run = async (): Promise<EncodedResult> => {
         if (records) {
           // A job delivered again (after a crash, or pushed twice) whose row says completed: acknowledge, do not re-run.
-          const done = await completedResult(manager, job.id!, transaction && !SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type));
+          const done = await recordedOutcome(manager, job.id!, queue, transaction && !SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type));
           if (done) return done;
         }
         // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
@@ -266,8 +278,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     const { intervalMs = 5_000, ...relayOptions } = options.relay ?? {};
     const round = async () => {
       await relayPendingJobs(relayOptions);
-      if (options.recordRetentionMs !== undefined) {
-        for (const ds of Object.values(config.dataSources)) if (recordsEnabled(ds)) await pruneJobs({ olderThanMs: options.recordRetentionMs, dataSource: ds });
+      for (const ds of recordingSources()) {
+        await reconcileRecords(ds, { olderThanMs: relayOptions.leaseMs });
+        if (options.recordRetentionMs !== undefined) await pruneJobs({ olderThanMs: options.recordRetentionMs, dataSource: ds });
       }
     };
     const tick = () => {
