@@ -1,7 +1,8 @@
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../../dashboard/index.js';
-import { Deferred, DeferredJobRecord } from '../../src/index.js';
+import { Deferred, DeferredJobRecord, DeferredType } from '../../src/index.js';
+import { newRecord } from '../../src/records.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { setup, type Harness } from '../helpers.js';
 
@@ -40,5 +41,27 @@ describe('dashboard: the jobs of a record, from the job table', () => {
     expect((await app.inject({ url })).statusCode).toBe(401);
     expect((await app.inject({ url: '/deferred/api/records/Account/999999/jobs', headers: as('admin-token-0123456789') })).json().jobs).toEqual([]);
     expect((await app.inject({ url: '/deferred/api/records/Nope/1/jobs', headers: as('admin-token-0123456789') })).statusCode).toBe(404);
+  });
+
+  it('the job API shows its owner a job not in Redis: pending (not pushed yet) or removed by BullMQ retention', async () => {
+    h = await setup('sqlite', {}, {}, { entities: [...ENTITIES, DeferredJobRecord] });
+    const app = h.closeWith(Fastify());
+    await app.register(dashboardPlugin, { prefix: '/deferred', tokens });
+    const a = await h.dataSource.manager.save(h.dataSource.manager.create(Account, { name: 'r', balance: 0, note: null }));
+    const pending = newRecord(`pending-${h.prefix}`, {
+      v: 1, ds: 'main', target: { kind: 'records', entity: 'Account', ids: [{ id: a.id }], many: false }, method: 'deposit', uid: 'ann',
+      args: { json: [1] }, opts: { transaction: true, skipMissing: false },
+    }, { queue: 'default', runAt: Date.now(), attempts: 1 });
+    await h.dataSource.manager.insert(DeferredJobRecord, pending);
+    const forgotten = await DeferredType({ removeOnComplete: true })(a, h.dataSource, 'ann', 'deposit', 2);
+    expect(await forgotten.result({ timeoutMs: 10_000 })).toBe(2);
+
+    const seen = await app.inject({ url: `/deferred/api/jobs/${pending.id}`, headers: as('owner-token-0123456789') });
+    expect(seen.statusCode).toBe(200);
+    expect(seen.json()).toMatchObject({ id: pending.id, state: 'pending', done: false, uid: 'ann', name: 'Account.deposit' });
+    expect((await app.inject({ url: `/deferred/api/jobs/${pending.id}`, headers: as('other-token-0123456789') })).statusCode).toBe(404);
+
+    const done = await app.inject({ url: `/deferred/api/jobs/${forgotten.id}`, headers: as('owner-token-0123456789') });
+    expect(done.json()).toMatchObject({ id: forgotten.id, state: 'completed', done: true, percent: 100, result: 2 });
   });
 });

@@ -1,0 +1,135 @@
+import { Worker } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Deferred, DeferredJobRecord, DeferredType, getJob } from '../../src/index.js';
+import { pushJob } from '../../src/enqueue.js';
+import { producerQueue } from '../../src/queues.js';
+import { reconcileRecords } from '../../src/reconcile.js';
+import { newRecord, type StoredJobOptions } from '../../src/records.js';
+import type { CallPayload } from '../../src/call.js';
+import { failure } from '../assert.js';
+import { Account, ENTITIES } from '../fixtures/entities.js';
+import { ALL_DB_KINDS, REDIS_URL, setup, type Harness } from '../helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const depositPayload = (accountId: number, amount: number): CallPayload => ({
+  v: 1, ds: 'main', target: { kind: 'records', entity: 'Account', ids: [{ id: accountId }], many: false }, method: 'deposit', uid: 'ann',
+  args: { json: [amount] }, opts: { transaction: true, skipMissing: false },
+});
+const NOW: StoredJobOptions = { queue: 'default', runAt: Date.now(), attempts: 1 };
+
+describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+  });
+  const start = (worker: Parameters<typeof setup>[2] = { relay: false }) =>
+    setup(kind, {}, worker, { entities: [...ENTITIES, DeferredJobRecord] }).then((harness) => (h = harness));
+  const account = () => h!.dataSource.manager.save(h!.dataSource.manager.create(Account, { name: 'o', balance: 10, note: null }));
+  const balance = async (id: number) => (await h!.dataSource.manager.findOneByOrFail(Account, { id })).balance;
+  const row = (id: string) => h!.dataSource.manager.findOneBy(DeferredJobRecord, { id });
+  const until = async (check: () => Promise<boolean>) => {
+    for (let i = 0; i < 200 && !(await check()); i++) await sleep(50);
+    expect(await check()).toBe(true);
+  };
+
+  it('cancelling a delayed job marks its row cancelled', async () => {
+    await start();
+    const a = await account();
+    const job = await DeferredType({ countdown: 60 })(a, h!.dataSource, 'ann', 'deposit', 5);
+    expect((await row(job.id))!.state).toBe('delayed');
+    expect(await job.cancel()).toBe(true);
+    expect(await row(job.id)).toMatchObject({ state: 'cancelled' });
+    expect((await row(job.id))!.finishedAt).toMatch(/^\d{4}-/);
+    expect(await job.state()).toBe('cancelled');
+    expect((await failure(job.result({ timeoutMs: 2_000 }))).code).toBe('DEFER_ERR_CANCELLED');
+  });
+
+  it('a job cancelled while a push of it was under way does not run', async () => {
+    await start(false);
+    const a = await account();
+    const id = `race-${h!.prefix}`;
+    await h!.dataSource.manager.insert(DeferredJobRecord, newRecord(id, depositPayload(a.id, 5), NOW));
+    const handle = (await getJob(id))!;
+    expect(await handle.state()).toBe('pending');
+    expect(await handle.cancel()).toBe(true);
+    // A relay that read the row before the cancel pushes it anyway.
+    await pushJob(id, depositPayload(a.id, 5), NOW);
+    await h!.startWorker({ relay: false });
+    await until(async () => (await producerQueue('default').getJobState(id)) === 'failed');
+    expect(await handle.state()).toBe('cancelled');
+    expect((await failure(handle.result({ timeoutMs: 2_000 }))).code).toBe('DEFER_ERR_CANCELLED');
+    expect((await row(id))!.state).toBe('cancelled');
+    expect(await balance(a.id)).toBe(10);
+  });
+
+  it('after BullMQ retention removed the job, the handle, getJob and snapshot read the row', async () => {
+    await start();
+    const a = await account();
+    const Forgotten = DeferredType({ removeOnComplete: true, removeOnFail: true });
+    const ok = await Forgotten(a, h!.dataSource, 'ann', 'deposit', 5);
+    const bad = await Forgotten(a, h!.dataSource, 'ann', 'depositThenFail', 1, 'declined');
+    await until(async () => ['completed', 'failed'].includes((await row(bad.id))!.state) && (await row(ok.id))!.state === 'completed');
+    await until(async () => (await producerQueue('default').getJobCounts('completed', 'failed')).completed === 0);
+    expect(await producerQueue('default').getJob(ok.id)).toBeUndefined();
+
+    expect(await ok.result({ timeoutMs: 2_000 })).toBe(15);
+    const found = (await getJob(ok.id))!;
+    expect(await found.state()).toBe('completed');
+    expect(await found.result()).toBe(15);
+    expect(await found.progress()).toEqual({ percent: 100 });
+    expect(await found.snapshot()).toMatchObject({ id: ok.id, queue: 'default', name: 'Account.deposit', state: 'completed', percent: 100, result: 15, uid: 'ann', attemptsMade: 1, attempts: 1 });
+
+    const err = await failure(bad.result({ timeoutMs: 2_000 }));
+    expect(err.code).toBe('DEFER_ERR_JOB_FAILED');
+    expect(err.details.remoteMessage).toBe('declined');
+    expect(await (await getJob(bad.id))!.snapshot()).toMatchObject({ state: 'failed', error: { message: 'declined' } });
+  });
+
+  it('a retry with a backoff is recorded as delayed, the final failure as failed', async () => {
+    await start();
+    const a = await account();
+    const job = await DeferredType({ attempts: 2, backoff: 1_000 })(a, h!.dataSource, 'ann', 'depositThenFail', 1, 'declined');
+    await until(async () => (await row(job.id))!.state === 'delayed');
+    expect(await row(job.id)).toMatchObject({ attempts: 1, error: 'declined', finishedAt: null });
+    await until(async () => (await row(job.id))!.state === 'failed');
+    expect(await row(job.id)).toMatchObject({ attempts: 2, error: 'declined' });
+    expect(await balance(a.id)).toBe(10);
+  });
+
+  it('a job BullMQ failed without a worker to record it (stalled too often) is finished by the worker\'s rounds', async () => {
+    await start(false);
+    const a = await account();
+    const id = `stalled-${h!.prefix}`;
+    await h!.dataSource.manager.insert(DeferredJobRecord, { ...newRecord(id, depositPayload(a.id, 5), NOW), state: 'active', startedAt: new Date(Date.now() - 120_000).toISOString() });
+    await pushJob(id, depositPayload(a.id, 5), NOW);
+    // What BullMQ's stalled-job checker does to a job whose worker died once too often.
+    const dead = new Worker('default', undefined, { connection: { host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) }, prefix: h!.prefix, autorun: false });
+    try {
+      const taken = await dead.getNextJob('dead-worker');
+      await taken!.moveToFailed(new Error('job stalled more than allowable limit'), 'dead-worker');
+    } finally {
+      await dead.close();
+    }
+    expect(await reconcileRecords(h!.dataSource, { olderThanMs: 300_000 })).toBe(0);
+    await h!.startWorker({ relay: { intervalMs: 100 } });
+    await until(async () => (await row(id))!.state === 'failed');
+    expect(await row(id)).toMatchObject({ error: 'job stalled more than allowable limit' });
+    expect((await row(id))!.finishedAt).toMatch(/^\d{4}-/);
+  });
+
+  it('two deliveries of one job at the same time apply its effects once', async () => {
+    await start(false);
+    const a = await account();
+    const job = await Deferred(a, h!.dataSource, 'ann', 'depositThenSleep', 5, 300);
+    const data = (await producerQueue('default').getJob(job.id))!.data;
+    // The same job id on a second queue: two workers take it at once.
+    const twin = await producerQueue('high').add('Account.depositThenSleep', data, { jobId: job.id });
+    await h!.startWorker({ relay: false, queues: { high: 1, default: 1, low: 0 } });
+    expect(await job.result({ timeoutMs: 10_000 })).toBe(15);
+    await until(() => twin.isCompleted());
+    expect((await producerQueue('high').getJob(job.id))!.returnvalue).toEqual((await producerQueue('default').getJob(job.id))!.returnvalue);
+    expect(await balance(a.id)).toBe(15);
+    expect((await row(job.id))!.state).toBe('completed');
+  });
+});
