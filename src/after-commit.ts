@@ -23,7 +23,9 @@ export function afterCommit(queryRunner: QueryRunner, run: () => Promise<void>, 
 
 /** A push that waits for a commit, as the job handle of that push sees it. */
 export class CommitGate {
-  state: 'waiting' | 'pushed' | 'dropped' = 'waiting';
+  state: 'waiting' | 'pushed' | 'dropped' | 'failed' = 'waiting';
+  /** Why the push failed, for `result()` to say (state `failed`). */
+  error?: unknown;
 }
 
 /** True when `queryRunner` is inside a transaction (the caller's EntityManager of a `transaction()` callback). */

@@ -100,8 +100,10 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
       afterCommit(tx, async () => {
         try {
           await pushJob(id, payload, stored);
-        } finally {
           gate.state = 'pushed';
+        } catch (err) {
+          gate.state = 'failed';
+          gate.error = err;
         }
       }, () => { gate.state = 'dropped'; });
       return new QueuedJob(id, queue, undefined, gate);

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   DEFER_ERR_TIMEOUT: 'The job ran longer than its timeout, or result({ timeoutMs }) waited too long.',
   DEFER_ERR_CANCELLED: 'The job was cancelled before it ran.',
   DEFER_ERR_JOB_NOT_FOUND: 'No job with this id exists (never created, or removed by retention).',
+  DEFER_ERR_REDIS_UNAVAILABLE: 'Redis did not take the job (unreachable, or it refused the command); without a job table the job was not enqueued.',
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */

@@ -9,7 +9,7 @@ import { getConfig } from './config.js';
 import { codeFromStack, DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
 import type { ProgressState } from './progress.js';
-import { producerQueue, producerRedis } from './queues.js';
+import { producerRedis, readyProducerQueue } from './queues.js';
 
 /**
  * Where a job is in its life. `pending`: recorded and committed, not yet in Redis (the push
@@ -139,8 +139,9 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
    */
   constructor(readonly id: string, readonly queue: QueueName, private readonly records?: DataSource, private readonly gate?: CommitGate) {}
 
-  private get bull(): Queue {
-    return producerQueue(this.queue);
+  /** The job's queue, once the producer connection is ready (DEFER_ERR_REDIS_UNAVAILABLE rather than a hang). */
+  private async bull(): Promise<Queue> {
+    return readyProducerQueue(this.queue);
   }
 
   private async cancelled(): Promise<boolean> {
@@ -155,7 +156,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     const state = row ? ROW_STATES[row.state] ?? 'unknown' : 'unknown';
     if (!row || state === 'pending' || FINISHED.has(state)) return { state, row };
     // A row in Redis' hands: pushed between our two reads (Redis has it now), or lost by Redis (unknown).
-    return { state: mapState(await this.bull.getJobState(this.id)), row };
+    return { state: mapState(await (await this.bull()).getJobState(this.id)), row };
   }
 
   /** BullMQ's state, with `cancelled` for a job removed by cancel() or stopped by it while running. */
@@ -166,16 +167,16 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   }
 
   async state(): Promise<DeferredJobState> {
-    return this.stateOf(await this.bull.getJobState(this.id));
+    return this.stateOf(await (await this.bull()).getJobState(this.id));
   }
 
   async progress(): Promise<ProgressState> {
-    const job = await this.bull.getJob(this.id);
+    const job = await (await this.bull()).getJob(this.id);
     if (!job) {
       const { row } = await this.withoutRedis();
       return row ? { percent: row.state === 'completed' ? 100 : row.percent, ...(row.message ? { message: row.message } : {}) } : { percent: 0 };
     }
-    const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
+    const { logs } = await (await this.bull()).getJobLogs(this.id, 0, 0, false);
     const percent = typeof job.progress === 'number' ? job.progress : 0;
     return logs.length ? { percent, message: logs[0] } : { percent };
   }
@@ -184,13 +185,15 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     // Polling, rather than QueueEvents, costs no blocking connection and also notices a removed job.
     for (let wait = 20; ; wait = Math.min(wait * 1.5, 500)) {
-      const job = await this.bull.getJob(this.id);
+      const job = await (await this.bull()).getJob(this.id);
       if (job?.finishedOn) {
         const state = await this.stateOf(await job.getState());
         if (state === 'completed') return decodeResult(job.returnvalue) as R;
         if (state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled while it ran`, { jobId: this.id, queue: this.queue });
         if (state === 'failed') throw jobFailure(job);
       } else if (!job) {
+        // A push after a commit, without a job table, that Redis did not take: the job is lost, say why.
+        if (this.gate?.state === 'failed') throw this.gate.error;
         const { state, row } = await this.withoutRedis();
         if (state === 'completed' && row) return decodeResult(recordedResult(row)) as R;
         if (state === 'failed' && row) throw recordFailure(row);
@@ -207,13 +210,13 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   async snapshot(): Promise<JobSnapshot<R>> {
     // State first, then the job: a job read after its final state carries its result or error.
     const state = await this.state();
-    const job = await this.bull.getJob(this.id);
+    const job = await (await this.bull()).getJob(this.id);
     if (!job) {
       const { state: known, row } = await this.withoutRedis();
       if (row) return snapshotOfRecord(row, known);
       return { id: this.id, queue: this.queue, state: known === 'cancelled' || known === 'pending' ? known : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
     }
-    const { logs } = await this.bull.getJobLogs(this.id, 0, 0, false);
+    const { logs } = await (await this.bull()).getJobLogs(this.id, 0, 0, false);
     const message = logs[0];
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
     const snap: JobSnapshot<R> = {
@@ -235,7 +238,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   }
 
   async cancel(): Promise<boolean> {
-    const job = await this.bull.getJob(this.id);
+    const job = await (await this.bull()).getJob(this.id);
     const { prefix } = getConfig();
     const redis = producerRedis();
     if (!job) {
@@ -289,7 +292,7 @@ export class InlineJob<R = unknown> implements DeferredJob<R> {
  */
 export async function getJob(id: string): Promise<DeferredJob | undefined> {
   if (typeof id !== 'string' || id.length === 0 || id.includes(':')) return undefined;
-  const states = await Promise.all(QUEUE_NAMES.map((q) => producerQueue(q).getJobState(id)));
+  const states = await Promise.all(QUEUE_NAMES.map(async (q) => (await readyProducerQueue(q)).getJobState(id)));
   const index = states.findIndex((s) => s !== 'unknown');
   if (index >= 0) return new QueuedJob(id, QUEUE_NAMES[index]);
   const queue = (await cancelledQueue(producerRedis(), getConfig().prefix, id)) as QueueName | null;

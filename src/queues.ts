@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getConfig, onReset, type ConnectionSetting } from './config.js';
+import { DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
 
 /** A Redis client and whether we must close it (we never close a client the user gave us). */
@@ -54,6 +55,38 @@ export function allProducerQueues(): Queue[] {
 export function producerRedis(): Redis {
   producerQueue('default');
   return producer!.redis.client;
+}
+
+/** How long a push waits for a producer connection that is not ready (Redis down, or still connecting). */
+export const PRODUCER_READY_TIMEOUT_MS = 5_000;
+
+/**
+ * Waits until the producer client is ready. BullMQ would wait for that forever, so a request
+ * calling `Deferred()` while Redis is down would hang: fail with DEFER_ERR_REDIS_UNAVAILABLE instead.
+ */
+export async function producerReady(ms = PRODUCER_READY_TIMEOUT_MS): Promise<void> {
+  const client = producerRedis();
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') void client.connect().catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', done);
+      reject(new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis (configure({ connection })) did not answer within ${ms} ms`, { timeoutMs: ms, status: client.status }));
+    }, ms);
+    client.once('ready', done);
+  });
+}
+
+/** {@link producerQueue}, once the producer connection is ready. */
+export async function readyProducerQueue(name: QueueName): Promise<Queue> {
+  const queue = producerQueue(name);
+  await producerReady();
+  return queue;
 }
 
 onReset(async () => {
