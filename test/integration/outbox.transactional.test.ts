@@ -7,7 +7,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deferred, DeferredJobRecord, jobsFor, listJobs, pruneJobs, relayPendingJobs } from '../../src/index.js';
 import { newRecord } from '../../src/records.js';
-import { producerQueue } from '../../src/queues.js';
+import { PRODUCER_READY_TIMEOUT_MS, producerQueue } from '../../src/queues.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { ALL_DB_KINDS, setup, type Harness } from '../helpers.js';
 
@@ -121,11 +121,17 @@ describe.each(ALL_DB_KINDS)('transactional enqueue and job records on %s', (kind
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => redis.kill('SIGKILL'));
     await start(false, { connection: `redis://127.0.0.1:${port}` });
     const a = await account();
+    await producerQueue('default').waitUntilReady();
     redis.kill('SIGKILL');
     await sleep(200);
     const job = await h!.dataSource.transaction((manager) => Deferred(a, manager, 1, 'deposit', 5));
     expect((await row(job.id))!.state).toBe('pending');
+    // Redis stays down longer than the push after the commit waits for it: only a relay can bring the job now.
+    await sleep(PRODUCER_READY_TIMEOUT_MS + 500);
     redis = await privateRedis(port, dir);
+    await sleep(500);
+    expect((await row(job.id))!.state).toBe('pending');
+    expect(await jobCount()).toBe(0);
     await h!.startWorker({ relay: { intervalMs: 100, olderThanMs: 0 } });
     for (let i = 0; i < 200 && (await row(job.id))!.state !== 'completed'; i++) await sleep(100);
     expect((await row(job.id))!.state).toBe('completed');

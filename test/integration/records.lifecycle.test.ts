@@ -5,7 +5,7 @@ import { pushJob } from '../../src/enqueue.js';
 import { producerQueue } from '../../src/queues.js';
 import { reconcileRecords } from '../../src/reconcile.js';
 import { newRecord, type StoredJobOptions } from '../../src/records.js';
-import type { CallPayload } from '../../src/call.js';
+import { encodeResult, type CallPayload } from '../../src/call.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { ALL_DB_KINDS, REDIS_URL, setup, type Harness } from '../helpers.js';
@@ -97,25 +97,32 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     expect(await balance(a.id)).toBe(10);
   });
 
-  it('a job BullMQ failed without a worker to record it (stalled too often) is finished by the worker\'s rounds', async () => {
+  it('rows left active by jobs BullMQ finished without a worker to record them are finished by the worker\'s rounds', async () => {
     await start(false);
     const a = await account();
-    const id = `stalled-${h!.prefix}`;
-    await h!.dataSource.manager.insert(DeferredJobRecord, { ...newRecord(id, depositPayload(a.id, 5), NOW), state: 'active', startedAt: new Date(Date.now() - 120_000).toISOString() });
-    await pushJob(id, depositPayload(a.id, 5), NOW);
-    // What BullMQ's stalled-job checker does to a job whose worker died once too often.
+    const [stalled, unrecorded] = [`stalled-${h!.prefix}`, `unrecorded-${h!.prefix}`];
+    for (const id of [stalled, unrecorded]) {
+      await h!.dataSource.manager.insert(DeferredJobRecord, { ...newRecord(id, depositPayload(a.id, 5), NOW), state: 'active', startedAt: new Date(Date.now() - 120_000).toISOString() });
+      await pushJob(id, depositPayload(a.id, 5), NOW);
+    }
+    // What BullMQ's stalled-job checker does to a job whose worker died once too often, and a
+    // completion whose row update was lost (the database was unreachable at the end of the attempt).
     const dead = new Worker('default', undefined, { connection: { host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) }, prefix: h!.prefix, autorun: false });
     try {
-      const taken = await dead.getNextJob('dead-worker');
-      await taken!.moveToFailed(new Error('job stalled more than allowable limit'), 'dead-worker');
+      for (let taken = await dead.getNextJob('dead-worker'); taken; taken = await dead.getNextJob('dead-worker', { block: false })) {
+        if (taken.id === stalled) await taken.moveToFailed(new Error('job stalled more than allowable limit'), 'dead-worker');
+        else await taken.moveToCompleted(encodeResult(15), 'dead-worker', false);
+      }
     } finally {
       await dead.close();
     }
     expect(await reconcileRecords(h!.dataSource, { olderThanMs: 300_000 })).toBe(0);
     await h!.startWorker({ relay: { intervalMs: 100 } });
-    await until(async () => (await row(id))!.state === 'failed');
-    expect(await row(id)).toMatchObject({ error: 'job stalled more than allowable limit' });
-    expect((await row(id))!.finishedAt).toMatch(/^\d{4}-/);
+    await until(async () => (await row(stalled))!.state === 'failed' && (await row(unrecorded))!.state === 'completed');
+    expect(await row(stalled)).toMatchObject({ error: 'job stalled more than allowable limit' });
+    expect((await row(stalled))!.finishedAt).toMatch(/^\d{4}-/);
+    expect(await row(unrecorded)).toMatchObject({ percent: 100 });
+    expect(await (await getJob(unrecorded))!.result()).toBe(15);
   });
 
   it('two deliveries of one job at the same time apply its effects once', async () => {
