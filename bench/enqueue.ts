@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { closeDeferred, configure, Deferred } from '../src/index.js';
 import type { BenchContext } from './context.js';
+import { clearRows, countRows, expectRows } from './job-table.js';
 import { JOB_NAME, QUEUE, RAW_JOB_OPTIONS, rawPayload, UID } from './payload.js';
 import { openRedis, REDIS_URL, type BenchDb } from './services.js';
 import { clocked, timeCalls, type Measure } from './stats.js';
@@ -12,33 +13,85 @@ const WARMUP_CALLS = 50;
 /** Calls are timed in blocks of this many, ours and raw taking turns, so both meet the same machine load. */
 const BLOCK = 250;
 
+/** How the calls of one enqueue pair are made. */
+export interface EnqueueMode {
+  /** Calls pending at once, on each side. */
+  inFlight: number;
+  /**
+   * Ours defers inside a transaction of its own per call,
+   * `dataSource.transaction((m) => Deferred(record, m, uid, 'noop'))`. The push to Redis follows
+   * the commit and the commit does not wait for it, so a timed block of ours ends only once every
+   * job of the block is in Redis and, with the job table, no row is left `pending` (the push
+   * marks its row `queued` last). Sequential only on SQLite: one connection. @defaultValue `false`
+   */
+  inTransaction?: boolean;
+}
+
+/** Resolves once `queue` holds `expected` jobs and, with the job table, no row is pending. */
+async function untilPushed(queue: Queue, db: BenchDb, expected: number): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const [inRedis, pending] = await Promise.all([queue.count(), db.jobTable ? countRows(db, 'pending') : 0]);
+    if (inRedis >= expected && pending === 0) return;
+    if (performance.now() > deadline) throw new Error(`after-commit pushes: ${inRedis} of ${expected} jobs in Redis, ${pending} rows still pending after 30 s`);
+    await new Promise(setImmediate);
+  }
+}
+
 /**
  * Jobs/s of `Deferred(record, db, uid, 'noop')` and of `queue.add(name, payload,
- * { jobId: randomUUID(), ...RAW_JOB_OPTIONS })` on a raw BullMQ Queue, `inFlight`
+ * { jobId: randomUUID(), ...RAW_JOB_OPTIONS })` on a raw BullMQ Queue, `mode.inFlight`
  * calls at a time, each on a fresh prefix. Both producers are open for the whole pair; the n calls
- * of each side run in blocks that alternate between the sides.
+ * of each side run in blocks that alternate between the sides. Afterwards each queue must hold
+ * every job, and a job table one `queued` row per job; the table is then emptied.
  */
-export async function enqueuePair(ctx: BenchContext, db: BenchDb, n: number, inFlight: number, oursFirst: boolean): Promise<{ ours: Measure; raw: Measure }> {
-  const oursPrefix = ctx.newPrefix('ours-enq');
+export async function enqueuePair(ctx: BenchContext, db: BenchDb, n: number, mode: EnqueueMode, oursFirst: boolean): Promise<{ ours: Measure; raw: Measure }> {
+  const { inFlight, inTransaction = false } = mode;
+  if (inTransaction && inFlight > 1 && db.kind === 'SQLite') throw new Error('enqueue in a transaction on SQLite: one call at a time (one connection)');
+  const oursPrefix = ctx.newPrefix(`ours-enq${inTransaction ? '-tx' : ''}${db.jobTable ? '-jt' : ''}`);
   const rawPrefix = ctx.newPrefix('raw-enq');
   configure({ connection: REDIS_URL, prefix: oursPrefix, dataSources: { main: db.dataSource } });
   const client = openRedis();
   const queue = new Queue(QUEUE, { connection: client, prefix: rawPrefix });
   queue.on('error', () => undefined);
+  const oursQueue = new Queue(QUEUE, { connection: ctx.control, prefix: oursPrefix });
+  oursQueue.on('error', () => undefined);
+  const settled = async () => undefined;
   try {
     const sides = [
-      { name: 'ours', ms: 0, cpu: 0, call: () => Deferred(db.record, db.dataSource, UID, 'noop') },
-      { name: 'raw', ms: 0, cpu: 0, call: () => queue.add(JOB_NAME, rawPayload(db.record), { jobId: randomUUID(), ...RAW_JOB_OPTIONS }) },
+      {
+        name: 'ours', ms: 0, cpu: 0,
+        call: inTransaction
+          ? () => db.dataSource.transaction((m) => Deferred(db.record, m, UID, 'noop'))
+          : () => Deferred(db.record, db.dataSource, UID, 'noop'),
+        settle: inTransaction ? (expected: number) => untilPushed(oursQueue, db, expected) : settled,
+      },
+      {
+        name: 'raw', ms: 0, cpu: 0,
+        call: () => queue.add(JOB_NAME, rawPayload(db.record), { jobId: randomUUID(), ...RAW_JOB_OPTIONS }),
+        settle: settled,
+      },
     ];
     if (!oursFirst) sides.reverse();
-    for (const side of sides) await timeCalls(WARMUP_CALLS, inFlight, side.call);
+    for (const side of sides) {
+      await timeCalls(WARMUP_CALLS, inFlight, side.call);
+      await side.settle(WARMUP_CALLS);
+    }
     for (let done = 0; done < n; done += BLOCK) {
+      const count = Math.min(BLOCK, n - done);
       for (const side of sides) {
-        const { ms, cpuMicros } = await clocked(() => timeCalls(Math.min(BLOCK, n - done), inFlight, side.call));
+        const { ms, cpuMicros } = await clocked(async () => {
+          await timeCalls(count, inFlight, side.call);
+          await side.settle(WARMUP_CALLS + done + count);
+        });
         side.ms += ms;
         side.cpu += cpuMicros;
       }
     }
+    const total = WARMUP_CALLS + n;
+    const [oursJobs, rawJobs] = await Promise.all([oursQueue.count(), queue.count()]);
+    if (oursJobs !== total || rawJobs !== total) throw new Error(`after the enqueue: ours ${oursJobs}, raw ${rawJobs} jobs in Redis, expected ${total} each`);
+    if (db.jobTable) await expectRows(db, total, 'queued');
     const measure = (name: string): Measure => {
       const side = sides.find((s) => s.name === name)!;
       return { rate: (n * 1000) / side.ms, cpuPerJob: side.cpu / n };
@@ -46,8 +99,10 @@ export async function enqueuePair(ctx: BenchContext, db: BenchDb, n: number, inF
     return { ours: measure('ours'), raw: measure('raw') };
   } finally {
     await closeDeferred();
+    await oursQueue.close();
     await queue.close();
     await client.quit().catch(() => client.disconnect());
+    if (db.jobTable) await clearRows(db);
     await ctx.dropPrefix(oursPrefix);
     await ctx.dropPrefix(rawPrefix);
   }

@@ -1,7 +1,8 @@
 /**
  * typeorm-deferred against raw BullMQ, side by side in one process on one Redis.
  * `npm run bench`; BENCH_N (enqueue jobs per run, default 2000; drains use half),
- * BENCH_DRAIN_N, BENCH_REPS (default 5). See BENCHMARKS.md.
+ * BENCH_DRAIN_N, BENCH_REPS (default 5), BENCH_ONLY (run only the scenarios whose
+ * name contains one of its `|`-separated parts, case-insensitive). See BENCHMARKS.md.
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,10 @@ const ENQUEUE_N = positiveInt('BENCH_N', 2000);
 const DRAIN_N = positiveInt('BENCH_DRAIN_N', Math.max(1, Math.round(ENQUEUE_N / 2)));
 const REPS = positiveInt('BENCH_REPS', 5);
 const ENQUEUE_IN_FLIGHT = 50;
+const ONLY = (process.env.BENCH_ONLY ?? '').split('|').map((part) => part.trim().toLowerCase()).filter(Boolean);
+
+/** True when BENCH_ONLY is unset or `name` contains one of its parts. */
+const selected = (name: string) => ONLY.length === 0 || ONLY.some((part) => name.toLowerCase().includes(part));
 
 /** A pair measured side by side: jobs/s of ours and of raw BullMQ for the same n. */
 interface Scenario {
@@ -54,15 +59,38 @@ async function drainPair(ours: () => Promise<Measure>, raw: () => Promise<Measur
   return { ours: await ours(), raw: r };
 }
 
-function scenarios(ctx: BenchContext, sqlite: BenchDb, postgres: BenchDb): Scenario[] {
+/** The data sources of a run: without and with the job table (DeferredJobRecord). */
+interface Dbs {
+  sqlite: BenchDb;
+  postgres: BenchDb;
+  sqliteJobs: BenchDb;
+  postgresJobs: BenchDb;
+}
+
+function scenarios(ctx: BenchContext, { sqlite, postgres, sqliteJobs, postgresJobs }: Dbs): Scenario[] {
   const list: Scenario[] = [
-    { name: 'enqueue, sequential', n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, 1, first) },
-    { name: `enqueue, ${ENQUEUE_IN_FLIGHT} in flight`, n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, ENQUEUE_IN_FLIGHT, first) },
+    { name: 'enqueue, sequential', n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, { inFlight: 1 }, first) },
+    { name: `enqueue, ${ENQUEUE_IN_FLIGHT} in flight`, n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, { inFlight: ENQUEUE_IN_FLIGHT }, first) },
   ];
+  // One transaction per call, awaited one after another; without and with the job table.
+  const inTransaction: Array<[string, BenchDb]> = [
+    ['SQLite', sqlite],
+    ['job table, SQLite', sqliteJobs],
+    ['PostgreSQL', postgres],
+    ['job table, PostgreSQL', postgresJobs],
+  ];
+  for (const [label, db] of inTransaction) {
+    list.push({
+      name: `enqueue in a transaction, ${label}`, n: ENQUEUE_N, warmupN: 1000,
+      pair: (n, first) => enqueuePair(ctx, db, n, { inFlight: 1, inTransaction: true }, first),
+    });
+  }
   const drains: Array<[string, BenchDb, OursVariant]> = [
     ['SQLite', sqlite, 'tx'],
     ['SQLite, transaction: false', sqlite, 'no-tx'],
+    ['job table, SQLite', sqliteJobs, 'tx'],
     ['PostgreSQL', postgres, 'tx'],
+    ['job table, PostgreSQL', postgresJobs, 'tx'],
   ];
   for (const c of [1, 10]) {
     for (const [label, db, variant] of drains) {
@@ -72,19 +100,21 @@ function scenarios(ctx: BenchContext, sqlite: BenchDb, postgres: BenchDb): Scena
       });
     }
   }
-  return list;
+  return list.filter((s) => selected(s.name));
 }
 
-async function environment(ctx: BenchContext, dbs: BenchDb[]): Promise<string[]> {
+async function environment(ctx: BenchContext, dbs: BenchDb[], jobDbs: BenchDb[]): Promise<string[]> {
   const info = await ctx.control.info('server');
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const cpus = os.cpus();
   return [
     `machine: ${os.availableParallelism()} cores (${cpus[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()} ${os.arch()}`,
     `node ${process.version}, Redis ${redisVersion} at ${REDIS_URL.replace(/\/\/[^@]*@/, '//')}, ${dbs.map((d) => d.version).join(', ')}`,
+    `job table (DeferredJobRecord) on: ${jobDbs.map((d) => d.version).join(', ')}`,
     `bullmq ${version('bullmq')}, ioredis ${version('ioredis')}, typeorm ${version('typeorm')}, better-sqlite3 ${version('better-sqlite3')}, superjson ${version('superjson')}`,
     `load average at start (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `enqueue N=${ENQUEUE_N} (sequential and ${ENQUEUE_IN_FLIGHT} in flight), drain N=${DRAIN_N}, ${REPS} interleaved repetitions per pair`,
+    ...(ONLY.length ? [`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)}: only the scenarios named with ${ONLY.map((p) => JSON.stringify(p)).join(' or ')}`] : []),
   ];
 }
 
@@ -98,7 +128,7 @@ async function main(): Promise<void> {
     const left = await ctx.dropAll().catch(() => -1);
     for (const db of dbs) await db.close().catch((err) => log(`could not close ${db.kind}: ${String(err)}`));
     const remaining = await ctx.leftovers().catch(() => -1);
-    console.log(`\ncleanup: ${left > 0 ? `${left} stray keys deleted, ` : ''}${remaining} keys of this run left in Redis (prefix bench-${ctx.runId}-*); PostgreSQL schema dropped`);
+    console.log(`\ncleanup: ${left > 0 ? `${left} stray keys deleted, ` : ''}${remaining} keys of this run left in Redis (prefix bench-${ctx.runId}-*); PostgreSQL schemas dropped`);
     await ctx.close();
   })());
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
@@ -108,19 +138,24 @@ async function main(): Promise<void> {
     const hooks = await promiseHookCost();
     dbs.push(await openSqlite());
     dbs.push(await openPostgres(10));
-    const [sqlite, postgres] = dbs;
+    dbs.push(await openSqlite({ jobTable: true }));
+    dbs.push(await openPostgres(10, { jobTable: true }));
+    const [sqlite, postgres, sqliteJobs, postgresJobs] = dbs;
     console.log('typeorm-deferred vs raw BullMQ');
-    for (const line of await environment(ctx, dbs)) console.log(line);
+    for (const line of await environment(ctx, [sqlite, postgres], [sqliteJobs, postgresJobs])) console.log(line);
 
     const stored = await storedPayloads(ctx, sqlite);
     console.log(`job data as stored: ours ${stored.ours.length} B ${stored.ours}`);
     console.log(`                    raw  ${stored.raw.length} B ${stored.raw}`);
 
-    const list = scenarios(ctx, sqlite, postgres);
-    log('warm-up (not counted)…');
+    const list = scenarios(ctx, { sqlite, postgres, sqliteJobs, postgresJobs });
+    const withBreakdown = selected('breakdown');
+    if (list.length === 0 && !withBreakdown) throw new Error(`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)} matches no scenario (nor "breakdown")`);
+    if (list.length) log('warm-up (not counted)…');
     for (const s of list) await s.pair(s.warmupN, true);
 
     const samples = new Map<string, Samples>(list.map((s) => [s.name, { ours: [], raw: [], ratio: [] }]));
+    const nameWidth = Math.max(0, ...list.map((s) => s.name.length));
     for (let rep = 0; rep < REPS; rep++) {
       for (const [i, s] of list.entries()) {
         // Alternate which side goes first, so neither always runs on a warmer or colder machine.
@@ -129,7 +164,7 @@ async function main(): Promise<void> {
         r.ours.push(ours);
         r.raw.push(raw);
         r.ratio.push(ours.rate / raw.rate);
-        log(`rep ${rep + 1}/${REPS}  ${s.name.padEnd(40)} ours ${fmtRate(ours.rate).padStart(7)}/s  raw ${fmtRate(raw.rate).padStart(7)}/s  ours/raw ${fmtRatio(ours.rate / raw.rate)}`);
+        log(`rep ${rep + 1}/${REPS}  ${s.name.padEnd(nameWidth)} ours ${fmtRate(ours.rate).padStart(7)}/s  raw ${fmtRate(raw.rate).padStart(7)}/s  ours/raw ${fmtRatio(ours.rate / raw.rate)}`);
       }
     }
 
@@ -142,29 +177,39 @@ async function main(): Promise<void> {
       };
       return { s, ours: side(r.ours), raw: side(r.raw), ratio: median(r.ratio), min: Math.min(...r.ratio), max: Math.max(...r.ratio) };
     });
-    console.log(`\nThroughput: median of ${REPS} interleaved runs per side, jobs/s (higher is better); ours/raw is the median of the per-pair ratios`);
-    console.log(table(
-      ['scenario', 'N', 'ours jobs/s', 'raw jobs/s', 'ours/raw', 'ratio range'],
-      summary.map(({ s, ours, raw, ratio, min, max }) => [s.name, String(s.n), fmtRate(ours.rate), fmtRate(raw.rate), fmtRatio(ratio), `${fmtRatio(min)}–${fmtRatio(max)}`]),
-    ));
-    console.log('\nCost per job, µs: wall = 1e6 / median jobs/s; CPU = median CPU time (user + system) of this process per job');
-    console.log(table(
-      ['scenario', 'wall ours', 'wall raw', 'wall extra', 'CPU ours', 'CPU raw', 'CPU extra', 'CPU ours/raw'],
-      summary.map(({ s, ours, raw }) => [
-        s.name, fmtMicros(ours.wall), fmtMicros(raw.wall), fmtMicros(ours.wall - raw.wall),
-        fmtMicros(ours.cpu), fmtMicros(raw.cpu), fmtMicros(ours.cpu - raw.cpu), fmtRatio(ours.cpu / raw.cpu),
-      ]),
-    ));
-    for (const c of [1, 10]) {
-      const tx = summary.find((x) => x.s.name === `drain, c=${c}, SQLite`)!.ours;
-      const noTx = summary.find((x) => x.s.name === `drain, c=${c}, SQLite, transaction: false`)!.ours;
-      console.log(`SQLite drain c=${c}, ours with − without transaction: wall ${fmtMicros(tx.wall - noTx.wall)} µs/job (${fmtMicros(tx.wall)} vs ${fmtMicros(noTx.wall)}), CPU ${fmtMicros(tx.cpu - noTx.cpu)} µs/job (${fmtMicros(tx.cpu)} vs ${fmtMicros(noTx.cpu)})`);
+    if (summary.length) {
+      console.log(`\nThroughput: median of ${REPS} interleaved runs per side, jobs/s (higher is better); ours/raw is the median of the per-pair ratios`);
+      console.log(table(
+        ['scenario', 'N', 'ours jobs/s', 'raw jobs/s', 'ours/raw', 'ratio range'],
+        summary.map(({ s, ours, raw, ratio, min, max }) => [s.name, String(s.n), fmtRate(ours.rate), fmtRate(raw.rate), fmtRatio(ratio), `${fmtRatio(min)}–${fmtRatio(max)}`]),
+      ));
+      console.log('\nCost per job, µs: wall = 1e6 / median jobs/s; CPU = median CPU time (user + system) of this process per job');
+      console.log(table(
+        ['scenario', 'wall ours', 'wall raw', 'wall extra', 'CPU ours', 'CPU raw', 'CPU extra', 'CPU ours/raw'],
+        summary.map(({ s, ours, raw }) => [
+          s.name, fmtMicros(ours.wall), fmtMicros(raw.wall), fmtMicros(ours.wall - raw.wall),
+          fmtMicros(ours.cpu), fmtMicros(raw.cpu), fmtMicros(ours.cpu - raw.cpu), fmtRatio(ours.cpu / raw.cpu),
+        ]),
+      ));
+    }
+    // Ours in one scenario minus ours in another, when both ran.
+    const difference = (label: string, withName: string, withoutName: string) => {
+      const a = summary.find((x) => x.s.name === withName)?.ours;
+      const b = summary.find((x) => x.s.name === withoutName)?.ours;
+      if (a && b) console.log(`${label}: wall ${fmtMicros(a.wall - b.wall)} µs/job (${fmtMicros(a.wall)} vs ${fmtMicros(b.wall)}), CPU ${fmtMicros(a.cpu - b.cpu)} µs/job (${fmtMicros(a.cpu)} vs ${fmtMicros(b.cpu)})`);
+    };
+    for (const c of [1, 10]) difference(`SQLite drain c=${c}, ours with − without transaction`, `drain, c=${c}, SQLite`, `drain, c=${c}, SQLite, transaction: false`);
+    for (const kind of ['SQLite', 'PostgreSQL']) {
+      difference(`${kind} enqueue in a transaction, ours with − without job table`, `enqueue in a transaction, job table, ${kind}`, `enqueue in a transaction, ${kind}`);
+      for (const c of [1, 10]) difference(`${kind} drain c=${c}, ours with − without job table`, `drain, c=${c}, job table, ${kind}`, `drain, c=${c}, ${kind}`);
     }
 
-    log('breakdown…');
-    const pieces = await breakdown(dbs, 10_000);
-    console.log('\nBreakdown: one call at a time, no Redis (median of 3 passes)');
-    console.log(table(['step', 'µs/call'], pieces.map((p) => [p.label, fmtMicros(p.micros)])));
+    if (withBreakdown) {
+      log('breakdown…');
+      const pieces = await breakdown([sqlite, postgres], 10_000);
+      console.log('\nBreakdown: one call at a time, no Redis (median of 3 passes)');
+      console.log(table(['step', 'µs/call'], pieces.map((p) => [p.label, fmtMicros(p.micros)])));
+    }
     console.log(`await of a resolved promise: ${hooks.before.toFixed(0)} ns before the first job of this process, ${hooks.after.toFixed(0)} ns after it`);
     console.log('  (Node 20: AsyncLocalStorage.run(), which runs every job, turns on promise hooks for the whole process; the raw rows above ran with them on too)');
     console.log(`\nload average at end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
