@@ -171,12 +171,13 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   }
 
   async progress(): Promise<ProgressState> {
-    const job = await (await this.bull()).getJob(this.id);
+    const bull = await this.bull();
+    const job = await bull.getJob(this.id);
     if (!job) {
       const { row } = await this.withoutRedis();
       return row ? { percent: row.state === 'completed' ? 100 : row.percent, ...(row.message ? { message: row.message } : {}) } : { percent: 0 };
     }
-    const { logs } = await (await this.bull()).getJobLogs(this.id, 0, 0, false);
+    const { logs } = await bull.getJobLogs(this.id, 0, 0, false);
     const percent = typeof job.progress === 'number' ? job.progress : 0;
     return logs.length ? { percent, message: logs[0] } : { percent };
   }
@@ -210,13 +211,14 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   async snapshot(): Promise<JobSnapshot<R>> {
     // State first, then the job: a job read after its final state carries its result or error.
     const state = await this.state();
-    const job = await (await this.bull()).getJob(this.id);
+    const bull = await this.bull();
+    const job = await bull.getJob(this.id);
     if (!job) {
       const { state: known, row } = await this.withoutRedis();
       if (row) return snapshotOfRecord(row, known);
       return { id: this.id, queue: this.queue, state: known === 'cancelled' || known === 'pending' ? known : 'unknown', percent: 0, attemptsMade: 0, attempts: 0 };
     }
-    const { logs } = await (await this.bull()).getJobLogs(this.id, 0, 0, false);
+    const { logs } = await bull.getJobLogs(this.id, 0, 0, false);
     const message = logs[0];
     const at = (ms: number | undefined) => (ms ? new Date(ms) : undefined);
     const snap: JobSnapshot<R> = {

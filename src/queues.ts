@@ -60,26 +60,33 @@ export function producerRedis(): Redis {
 /** How long a push waits for a producer connection that is not ready (Redis down, or still connecting). */
 export const PRODUCER_READY_TIMEOUT_MS = 5_000;
 
+// One wait per client, however many calls are waiting on it (a listener each would pile up).
+const readyWaits = new WeakMap<Redis, Promise<void>>();
+
 /**
  * Waits until the producer client is ready. BullMQ would wait for that forever, so a request
  * calling `Deferred()` while Redis is down would hang: fail with DEFER_ERR_REDIS_UNAVAILABLE instead.
  */
-export async function producerReady(ms = PRODUCER_READY_TIMEOUT_MS): Promise<void> {
+export function producerReady(ms = PRODUCER_READY_TIMEOUT_MS): Promise<void> {
   const client = producerRedis();
-  if (client.status === 'ready') return;
-  if (client.status === 'wait') void client.connect().catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      client.off('ready', done);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      client.off('ready', done);
-      reject(new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis (configure({ connection })) did not answer within ${ms} ms`, { timeoutMs: ms, status: client.status }));
-    }, ms);
-    client.once('ready', done);
-  });
+  if (client.status === 'ready') return Promise.resolve();
+  let wait = readyWaits.get(client);
+  if (!wait) {
+    if (client.status === 'wait') void client.connect().catch(() => undefined);
+    wait = new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        client.off('ready', done);
+        reject(new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis (configure({ connection })) did not answer within ${ms} ms`, { timeoutMs: ms, status: client.status }));
+      }, ms);
+      client.once('ready', done);
+    }).finally(() => readyWaits.delete(client));
+    readyWaits.set(client, wait);
+  }
+  return wait;
 }
 
 /** {@link producerQueue}, once the producer connection is ready. */
