@@ -12,6 +12,7 @@ import { InlineJob, QueuedJob, type DeferredJob } from './job.js';
 import { authorizeCall, buildPayload, prepareCall } from './invoke.js';
 import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from './options.js';
 import { resolveDataSource, type RepositoryFactory } from './registry.js';
+import { outsideJobs } from './single-connection.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Fn = (...args: any[]) => any;
@@ -87,7 +88,8 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
     const tx = inTransaction(manager.queryRunner) ? manager.queryRunner : undefined;
     if (recordsEnabled(dataSource)) {
       // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
-      await manager.createQueryBuilder().insert().into(DeferredJobRecord).values(newRecord(id, payload, stored)).orIgnore().execute();
+      const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(newRecord(id, payload, stored)).orIgnore().execute();
+      await (tx ? insert() : outsideJobs(dataSource, insert));
       const push = () => pushRecorded(dataSource, id, payload, stored);
       if (tx) afterCommit(tx, push);
       // Redis down: the row stays pending and a worker's relay pushes it later, so nothing is lost.

@@ -4,6 +4,7 @@ import { jobName } from './invoke.js';
 import { readyProducerQueue } from './queues.js';
 import { DeferralError } from './errors.js';
 import { markRecord, type StoredJobOptions } from './records.js';
+import { outsideJobs } from './single-connection.js';
 
 /**
  * Puts a job on its BullMQ queue; the same id twice is one job (BullMQ ignores the second add).
@@ -32,5 +33,5 @@ export async function pushJob(id: string, payload: CallPayload, o: StoredJobOpti
  */
 export async function pushRecorded(dataSource: DataSource, id: string, payload: CallPayload, o: StoredJobOptions): Promise<void> {
   await pushJob(id, payload, o);
-  await markRecord(dataSource.manager, id, { state: o.runAt > Date.now() ? 'delayed' : 'queued', relayedAt: null }, ['pending', 'relaying']);
+  await outsideJobs(dataSource, () => markRecord(dataSource.manager, id, { state: o.runAt > Date.now() ? 'delayed' : 'queued', relayedAt: null }, ['pending', 'relaying']));
 }

@@ -2,7 +2,8 @@ import type { Job, Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import type { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import type { CommitGate } from './after-commit.js';
-import { findRecord, iso, markRecord, recordedResult } from './records.js';
+import { findRecord, iso, markRecord, recordedResult, type RecordState } from './records.js';
+import { outsideJobs } from './single-connection.js';
 import { decodeResult } from './call.js';
 import { cancelledQueue, markCancelled, requestCancel } from './cancel.js';
 import { getConfig } from './config.js';
@@ -127,6 +128,11 @@ function snapshotOfRecord<R>(row: DeferredJobRecord, state: DeferredJobState): J
   return snap;
 }
 
+/** Marks a row cancelled if it is still in one of `from`; never inside a running job's transaction. */
+function cancelRecord(dataSource: DataSource, id: string, from: RecordState[]): Promise<boolean> {
+  return outsideJobs(dataSource, () => markRecord(dataSource.manager, id, { state: 'cancelled', finishedAt: iso() }, from));
+}
+
 /**
  * The handle of a job in a BullMQ queue. Redis is read first; when Redis does not have the
  * job, a recorded job is read from its row (DeferredJobRecord), so a job not pushed yet, or one
@@ -246,7 +252,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     if (!job) {
       // Not pushed yet: a cancelled row is never pushed, by the caller's commit or by a relay, nor run if a push raced us.
       const found = await findRecord(this.id, this.records);
-      const cancelled = found !== undefined && (await markRecord(found.dataSource.manager, this.id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying']));
+      const cancelled = found !== undefined && (await cancelRecord(found.dataSource, this.id, ['pending', 'relaying']));
       if (cancelled) await markCancelled(redis, prefix, this.id, this.queue);
       return cancelled;
     }
@@ -267,7 +273,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     }
     // Removed before it ran: the row, if any, says so too (no worker will).
     const found = await findRecord(this.id, this.records);
-    if (found) await markRecord(found.dataSource.manager, this.id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying', 'queued', 'delayed']);
+    if (found) await cancelRecord(found.dataSource, this.id, ['pending', 'relaying', 'queued', 'delayed']);
     return true;
   }
 }

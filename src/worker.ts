@@ -13,6 +13,7 @@ import { authorizeCall, prepareCall, type PreparedCall } from './invoke.js';
 import { QUEUE_NAMES, validateConcurrency, type QueueConcurrency, type QueueName } from './options.js';
 import { ProgressReporter } from './progress.js';
 import { closeRedis, openRedis } from './queues.js';
+import { isSingleConnection, serialized } from './single-connection.js';
 import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
 
 /** What a worker reports: one line per finished job, and worker-level errors. */
@@ -60,19 +61,6 @@ export interface DeferredWorker {
   close(): Promise<void>;
   /** The concurrency per queue this worker runs with. */
   readonly concurrency: Readonly<Record<QueueName, number>>;
-}
-
-// better-sqlite3 and its kin have one connection: two transactions on it at once collide.
-const SINGLE_CONNECTION_DRIVERS = new Set(['better-sqlite3', 'sqljs', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native']);
-const serialQueues = new WeakMap<DataSource, Promise<unknown>>();
-
-/** Runs `fn` alone on a single-connection data source, at once on the others. */
-function serialized<T>(dataSource: DataSource, fn: () => Promise<T>): Promise<T> {
-  if (!SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type)) return fn();
-  const previous = serialQueues.get(dataSource) ?? Promise.resolve();
-  const next = previous.then(fn, fn);
-  serialQueues.set(dataSource, next.catch(() => undefined));
-  return next;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -195,7 +183,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
       const run = async (): Promise<EncodedResult> => {
         if (records) {
           // A job delivered again (after a crash, or pushed twice) whose row says completed: acknowledge, do not re-run.
-          const done = await recordedOutcome(manager, job.id!, queue, transaction && !SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type));
+          const done = await recordedOutcome(manager, job.id!, queue, transaction && !isSingleConnection(dataSource));
           if (done) return done;
         }
         // The result is encoded inside the transaction: one that cannot be stored rolls the work back.

@@ -140,3 +140,25 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     expect((await row(job.id))!.state).toBe('completed');
   });
 });
+
+describe('the job table on one SQLite connection shared with an in-process worker', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+  });
+
+  it('a row written while a job runs does not join that job\'s transaction (lost if it rolled back)', async () => {
+    h = await setup('sqlite', {}, { relay: false }, { entities: [...ENTITIES, DeferredJobRecord] });
+    const a = await h.dataSource.manager.save(h.dataSource.manager.create(Account, { name: 's', balance: 10, note: null }));
+    // A job that holds the one connection in a transaction, then rolls back on its timeout.
+    const doomed = await DeferredType({ timeout: 400 })(a, h.dataSource, 'ann', 'depositThenSleep', 100, 2_000);
+    for (let i = 0; i < 100 && (await doomed.state()) !== 'active'; i++) await sleep(20);
+    await sleep(100);
+    const next = await Deferred(a, h.dataSource, 'ann', 'deposit', 1);
+    expect((await failure(doomed.result({ timeoutMs: 10_000 }))).code).toBe('DEFER_ERR_JOB_FAILED');
+    expect(await next.result({ timeoutMs: 10_000 })).toBe(11);
+    expect(await h.dataSource.manager.findOneBy(DeferredJobRecord, { id: next.id })).toMatchObject({ state: 'completed' });
+    expect(await h.dataSource.manager.findOneBy(DeferredJobRecord, { id: doomed.id })).toMatchObject({ state: 'failed' });
+  });
+});
