@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { currentJob, Deferrable, iterAndReport, reportProgress } from '../../src/index.js';
+import { currentJob, Deferrable, DeferredJobRecord, iterAndReport, reportProgress } from '../../src/index.js';
 
 /** Stripe's test number for a card that is always declined. */
 export const DECLINED_CARD = '4000 0000 0000 0002';
@@ -107,4 +107,5 @@ export class Invoice {
   }
 }
 
-export const ENTITIES = [Customer, Invoice];
+// DeferredJobRecord: the job table, so jobs deferred in a transaction go out only if it commits.
+export const ENTITIES = [Customer, Invoice, DeferredJobRecord];

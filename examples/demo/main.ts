@@ -8,6 +8,7 @@ import { readOptions, USAGE, type DemoOptions } from './options.js';
 import { bold, cyan, dim, field, heading, red, say, yellow } from './output.js';
 import { clearPrefix, resolveRedis, RedisUnavailableError, type RedisTarget } from './redis.js';
 import { seed } from './seed.js';
+import { transactionalTour } from './history.js';
 import { collectOutcomes, deferCalls, printSummary, verdict, watchProgress, type TourJob } from './tour.js';
 import { startWeb, WebError } from './web.js';
 
@@ -152,7 +153,9 @@ async function runTour(ctx: DemoContext, aborted: AbortSignal): Promise<boolean>
   if (long) await watchProgress(long.job, aborted);
   const outcomes = await collectOutcomes(jobs);
   await printSummary(outcomes);
-  return verdict(outcomes);
+  const allEnded = verdict(outcomes);
+  if (aborted.aborted) return allEnded;
+  return (await transactionalTour(ctx.dataSource, ctx.uid, data)) && allEnded;
 }
 
 /**
@@ -171,6 +174,7 @@ async function serve(ctx: DemoContext, cleanup: Cleanup, signals: Signals): Prom
   field('Home', `${cyan(`${web.url}/`)}  ${dim('(log in as demo; "Start a long job" shows a progress page)')}`, width);
   field('bull-board', `${cyan(`${web.url}/deferred/queues`)}  ${dim('(admin only)')}`, width);
   field('Job API', `curl -u ${shellWord(`demo:${password}`)} ${web.url}/deferred/api/jobs/${example?.job.id ?? '<id>'}`, width);
+  field('History', `curl -u ${shellWord(`demo:${password}`)} ${web.url}/deferred/api/records/Invoice/1/jobs  ${dim('(the jobs of INV-1001, from the job table)')}`, width);
   field('Users', `demo / ${password}  ${dim(`(uid "${ctx.uid}": sees the jobs of that uid)`)}`, width);
   field('', `admin / ${adminPassword}  ${dim('(sees every job, and bull-board)')}`, width);
   if (randomPasswords.demo || randomPasswords.admin) say(dim('  Passwords are new on every run: set DEMO_PASSWORD and DEMO_ADMIN_PASSWORD to choose them.'));

@@ -113,6 +113,10 @@ describe('demo (npm start)', () => {
     expect(summaryLine(stdout, 'progress')).toMatch(/✔ progress +low +completed .*→ \{ statements: 12, billed: '\$[\d.,]+' \}/);
 
     expect(stdout).toContain('All 7 jobs ended as expected: 6 completed, 1 failed on purpose.');
+    // The job table: a commit runs the job, a rollback leaves nothing, a record's history is read back.
+    expect(stdout).toMatch(/✔ commit +INV-1007 saved \+ send\(\) deferred in one transaction → the job ran after COMMIT: \{ invoice: 'INV-1007'/);
+    expect(stdout).toMatch(/✔ rollback +INV-1008 saved \+ send\(\) deferred, then the transaction threw → no invoice, no job row, no job \{ invoice: 0, row: 0, job: 0 \}/);
+    expect(stdout).toMatch(new RegExp(`✔ history +jobsFor\\(INV-1001\\) → 1 job\\(s\\) from the table:\n +send +completed uid demo-user +${UUID}, finished \\d{4}-`));
     expect(stdout).toContain('Shut down: stopped the worker, closed the queues, closed the database.');
     expect(run.stderr).toBe('');
   }, 90_000);
@@ -211,6 +215,13 @@ async function exerciseServer(stdout: string, password: string, adminPassword: s
   const tourJob = await fetch(example![1], { headers: demo });
   expect(tourJob.status).toBe(200);
   expect(await tourJob.json()).toMatchObject({ id: example![2], state: 'completed', uid: 'demo-user' });
+
+  // The printed history example too: the jobs of INV-1001, from the job table.
+  const historyUrl = new RegExp(`curl -u demo:${password} (${base}/deferred/api/records/Invoice/1/jobs)`).exec(stdout);
+  expect(historyUrl, stdout).not.toBeNull();
+  const history = await fetch(historyUrl![1], { headers: demo });
+  expect(history.status).toBe(200);
+  expect(await history.json()).toMatchObject({ model: 'Invoice', id: '1', jobs: [{ method: 'send', state: 'completed', uid: 'demo-user' }] });
 
   // The home page: basic auth, then the button.
   const anonymous = await fetch(`${base}/`);
