@@ -1,9 +1,8 @@
 import { IsNull, LessThan, type DataSource } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import type { CallPayload } from './call.js';
-import { getConfig } from './config.js';
 import { pushRecorded } from './enqueue.js';
-import { iso, markRecord, recordsEnabled, type StoredJobOptions } from './records.js';
+import { iso, markRecord, recordingSources, recordsEnabled, type StoredJobOptions } from './records.js';
 
 /** Options of {@link relayPendingJobs} and of `startWorker({ relay })`. */
 export interface RelayOptions {
@@ -34,7 +33,7 @@ export interface RelayOptions {
  */
 export async function relayPendingJobs(options: RelayOptions = {}): Promise<number> {
   const { olderThanMs = 5_000, leaseMs = 60_000, limit = 500 } = options;
-  const sources = options.dataSource ? [options.dataSource] : Object.values(getConfig().dataSources);
+  const sources = options.dataSource ? [options.dataSource] : recordingSources();
   let pushed = 0;
   for (const ds of sources) {
     if (!ds.isInitialized || !recordsEnabled(ds)) continue;

@@ -109,7 +109,7 @@ function retryDelayed(job: Job): boolean {
   return typeof backoff === 'number' ? backoff > 0 : (backoff?.delay ?? 0) > 0;
 }
 
-/** Records a failed attempt: failed (or cancelled) for good, or back to queued when BullMQ will retry. */
+/** Records a failed attempt: failed (or cancelled) for good, or back to queued (delayed, with a backoff) when BullMQ will retry. */
 async function recordFailure(dataSource: DataSource, job: Job, err: unknown, reporter: ProgressReporter): Promise<void> {
   const code = err instanceof DeferralError ? err.code : undefined;
   const retried = err instanceof ShutdownAbort
