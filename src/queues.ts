@@ -67,7 +67,7 @@ const readyWaits = new WeakMap<Redis, Promise<void>>();
  * Waits until the producer client is ready. BullMQ would wait for that forever, so a request
  * calling `Deferred()` while Redis is down would hang: fail with DEFER_ERR_REDIS_UNAVAILABLE instead.
  */
-export function producerReady(ms = PRODUCER_READY_TIMEOUT_MS): Promise<void> {
+export function producerReady(): Promise<void> {
   const client = producerRedis();
   if (client.status === 'ready') return Promise.resolve();
   let wait = readyWaits.get(client);
@@ -80,8 +80,8 @@ export function producerReady(ms = PRODUCER_READY_TIMEOUT_MS): Promise<void> {
       };
       const timer = setTimeout(() => {
         client.off('ready', done);
-        reject(new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis (configure({ connection })) did not answer within ${ms} ms`, { timeoutMs: ms, status: client.status }));
-      }, ms);
+        reject(new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis (configure({ connection })) did not answer within ${PRODUCER_READY_TIMEOUT_MS} ms`, { timeoutMs: PRODUCER_READY_TIMEOUT_MS, status: client.status }));
+      }, PRODUCER_READY_TIMEOUT_MS);
       client.once('ready', done);
     }).finally(() => readyWaits.delete(client));
     readyWaits.set(client, wait);

@@ -5,7 +5,7 @@ import { cancelledQueue } from './cancel.js';
 import { getConfig } from './config.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
 import { producerQueue, producerRedis } from './queues.js';
-import { iso, markRecord } from './records.js';
+import { iso, markRecord, storedResult } from './records.js';
 
 /**
  * Brings `active` rows in line with BullMQ where no worker could: a job BullMQ failed without
@@ -33,7 +33,7 @@ export async function reconcileRecords(dataSource: DataSource, { olderThanMs = 6
     let changes: Partial<DeferredJobRecord>;
     if (state === 'completed') {
       const stored = job.returnvalue as EncodedResult | undefined;
-      changes = { state: 'completed', percent: 100, finishedAt, result: stored?.v === PAYLOAD_VERSION ? JSON.stringify(stored.result) : null };
+      changes = { state: 'completed', percent: 100, finishedAt, result: stored?.v === PAYLOAD_VERSION ? storedResult(stored) : null };
     } else {
       const cancelled = (await cancelledQueue(producerRedis(), getConfig().prefix, id)) !== null;
       changes = { state: cancelled ? 'cancelled' : 'failed', error: job.failedReason ?? null, finishedAt };

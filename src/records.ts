@@ -60,6 +60,11 @@ export function newRecord(id: string, payload: CallPayload, options: StoredJobOp
   return row;
 }
 
+/** A worker's encoded result as a row stores it (the inverse of {@link recordedResult}). */
+export function storedResult(encoded: EncodedResult): string {
+  return JSON.stringify(encoded.result);
+}
+
 /** The stored result of a completed row, in the form `decodeResult()` reads. */
 export function recordedResult(row: Pick<DeferredJobRecord, 'result'>): EncodedResult | undefined {
   return row.result === null ? undefined : { v: PAYLOAD_VERSION, result: JSON.parse(row.result) as EncodedResult['result'] };

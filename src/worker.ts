@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { DataSource, EntityManager } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import { encodeResult, parsePayload, type EncodedResult } from './call.js';
-import { iso, markRecord, pruneJobs, recordedResult, recordingSources, recordsEnabled } from './records.js';
+import { iso, markRecord, pruneJobs, recordedResult, recordingSources, recordsEnabled, storedResult } from './records.js';
 import { reconcileRecords } from './reconcile.js';
 import { relayPendingJobs, type RelayOptions } from './relay.js';
 import { CancelListener } from './cancel.js';
@@ -191,7 +191,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
         // The row is completed in the same transaction as the method's writes: both commit, or neither.
         if (records) {
           await manager.update(DeferredJobRecord, { id: job.id! }, {
-            state: 'completed', result: JSON.stringify(encoded.result), percent: 100,
+            state: 'completed', result: storedResult(encoded), percent: 100,
             message: reporter.current.message ?? null, error: null, finishedAt: iso(),
           });
         }
