@@ -1,7 +1,9 @@
 import SuperJSON from 'superjson';
 import { In, type DataSource, type EntityManager, type ObjectLiteral } from 'typeorm';
 import { DeferralError } from './errors.js';
+import { MAX_ARG_DEPTH } from './limits.js';
 import { show, type QueueName } from './options.js';
+import { unreadableData } from './readable-job.js';
 
 /** The user a job runs for. */
 export type Uid = string | number;
@@ -109,6 +111,8 @@ function toWire(value: unknown, path: string, dataSource: DataSource, stack: obj
   if (value === null) return null;
   if (PASS_THROUGH.some((C) => value instanceof C)) return value;
   if (stack.includes(value)) throw unserializable(path, '[Circular]', 'it refers to itself');
+  // Deep data would overflow the stack here, in superjson and in the worker: refuse it by name.
+  if (stack.length >= MAX_ARG_DEPTH) throw unserializable(`${path.slice(0, 60)}…`, '[deep]', `it nests deeper than ${MAX_ARG_DEPTH} levels`);
   stack.push(value);
   try {
     if (Array.isArray(value)) return value.map((v, i) => toWire(v, `${path}[${i}]`, dataSource, stack));
@@ -117,7 +121,10 @@ function toWire(value: unknown, path: string, dataSource: DataSource, stack: obj
     const proto = Object.getPrototypeOf(value);
     if (proto === Object.prototype || proto === null) {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = toWire(v, `${path}.${k}`, dataSource, stack);
+      for (const [k, v] of Object.entries(value)) {
+        if (k === '__proto__') throw unserializable(`${path}.__proto__`, v, 'a key named __proto__ would set the prototype of the copy instead');
+        out[k] = toWire(v, `${path}.${k}`, dataSource, stack);
+      }
       return out;
     }
     if (entityMetadataOf(dataSource, value)) {
@@ -136,10 +143,39 @@ export function encodeArgs(args: readonly unknown[], dataSource: DataSource): Ca
   return codec.serialize(wire) as CallPayload['args'];
 }
 
-/** Decodes arguments; records stay {@link EntityRef}s until {@link loadRefs}. */
+/**
+ * What is wrong with plain JSON before superjson walks it, or undefined: nested deeper than
+ * `maxDepth`, or an object with an own `__proto__` key (which a copy would turn into its prototype).
+ * Iterative, so data of any depth is safe to look at.
+ */
+function jsonProblem(value: unknown, maxDepth: number): string | undefined {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > maxDepth) return `they nest deeper than ${MAX_ARG_DEPTH} levels`;
+    if (!Array.isArray(v) && Object.prototype.hasOwnProperty.call(v, '__proto__')) return 'an object in them has a key named __proto__';
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}
+
+/**
+ * Decodes arguments; records stay {@link EntityRef}s until {@link loadRefs}. Data superjson cannot
+ * decode (unknown types, `__proto__` paths, data too deep) is DEFER_ERR_BAD_PAYLOAD, never retried.
+ */
 export function decodeArgs(args: CallPayload['args']): unknown[] {
-  const value = codec.deserialize(args as Parameters<typeof codec.deserialize>[0]);
-  if (!Array.isArray(value)) throw new DeferralError('DEFER_ERR_BAD_PAYLOAD', 'payload args do not decode to an array', {});
+  const bad = (why: string, cause?: unknown) => new DeferralError('DEFER_ERR_BAD_PAYLOAD', `Bad payload: ${why}`, { why }, { cause });
+  // The array, each argument, then the argument's own levels; superjson's meta mirrors the data's paths.
+  const problem = jsonProblem(args.json, MAX_ARG_DEPTH + 1) ?? jsonProblem(args.meta, 2 * MAX_ARG_DEPTH + 8);
+  if (problem) throw bad(`args cannot be read: ${problem}`);
+  let value: unknown;
+  try {
+    value = codec.deserialize(args as Parameters<typeof codec.deserialize>[0]);
+  } catch (err) {
+    throw bad(`args do not decode (${err instanceof Error ? err.message : String(err)})`, err);
+  }
+  if (!Array.isArray(value)) throw bad('args do not decode to an array');
   return value;
 }
 
@@ -271,6 +307,8 @@ const isIdMap = (v: unknown): v is IdMap =>
  */
 export function parsePayload(data: unknown): CallPayload {
   const bad = (why: string) => new DeferralError('DEFER_ERR_BAD_PAYLOAD', `Bad payload: ${why}`, { why });
+  const unreadable = unreadableData(data);
+  if (unreadable !== undefined) throw bad(`job data in Redis is not JSON (${unreadable})`);
   if (!isObj(data)) throw bad(`job data is ${show(data)}, not an object`);
   if (data.v !== PAYLOAD_VERSION) throw bad(`payload version ${show(data.v)} is not supported by this worker (it reads version ${PAYLOAD_VERSION})`);
   if (typeof data.ds !== 'string' || !data.ds) throw bad('ds (data source name) must be a non-empty string');

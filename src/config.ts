@@ -2,6 +2,7 @@ import { InstanceChecker, type DataSource } from 'typeorm';
 import type { Redis, RedisOptions } from 'ioredis';
 import { watchTransactions } from './after-commit.js';
 import { DeferralError } from './errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './limits.js';
 import { validateOptions, type DeferredOptions } from './options.js';
 import type { CallInfo, Uid } from './call.js';
 
@@ -27,10 +28,16 @@ export interface DeferredConfig {
   authorize?: (uid: Uid, call: CallInfo) => boolean | Promise<boolean>;
   /** Options every call starts from; `DeferredType()` options and variants override them. @defaultValue `{}` */
   defaults?: DeferredOptions;
+  /**
+   * The largest payload (method, ids and encoded arguments, as JSON bytes) a call may have; a larger
+   * one is refused at enqueue with DEFER_ERR_PAYLOAD_TOO_LARGE. With a job table on MySQL/MariaDB the
+   * limit is at most 65 535 bytes, what its `text` column holds. @defaultValue `524288` (512 KiB)
+   */
+  maxPayloadBytes?: number;
 }
 
 /** The configuration after checks, as the rest of the library sees it. */
-export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' | 'dataSources'>> {
+export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' | 'dataSources' | 'maxPayloadBytes'>> {
   connection: ConnectionSetting;
   authorize?: DeferredConfig['authorize'];
   defaults: Readonly<DeferredOptions>;
@@ -54,12 +61,15 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
   }
   if (typeof prefix !== 'string' || prefix.length === 0) throw bad('prefix', prefix, 'must be a non-empty string');
   if (authorize !== undefined && typeof authorize !== 'function') throw bad('authorize', authorize, 'must be a function (uid, call) => boolean');
+  const { maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES } = config;
+  if (!(Number.isSafeInteger(maxPayloadBytes) && maxPayloadBytes > 0)) throw bad('maxPayloadBytes', maxPayloadBytes, 'must be a whole number of bytes > 0');
   return {
     dataSources: { ...dataSources },
     prefix,
     authorize,
     connection: connection ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     defaults: validateOptions(config.defaults),
+    maxPayloadBytes,
   };
 }
 

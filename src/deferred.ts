@@ -3,7 +3,7 @@ import { InstanceChecker, type DataSource, type EntityManager, type Repository }
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import { afterCommit, CommitGate, inTransaction } from './after-commit.js';
 import { pushJob, pushRecorded } from './enqueue.js';
-import { newRecord, recordsEnabled, type StoredJobOptions } from './records.js';
+import { checkPayloadSize, newRecord, recordsEnabled, type StoredJobOptions } from './records.js';
 import { decodeResult, encodeResult, type CallPayload, type Uid } from './call.js';
 import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
@@ -84,11 +84,14 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
       backoff: options.backoff, removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail,
     };
     const { dataSource } = named;
+    const json = JSON.stringify(payload);
+    checkPayloadSize(json, dataSource, config.maxPayloadBytes);
     const manager = InstanceChecker.isDataSource(db) || typeof db === 'string' ? dataSource.manager : db;
     const tx = inTransaction(manager.queryRunner) ? manager.queryRunner : undefined;
     if (recordsEnabled(dataSource)) {
       // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
-      const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(newRecord(id, payload, stored)).orIgnore().execute();
+      const row = newRecord(id, payload, stored, json);
+      const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(row).orIgnore().execute();
       await (tx ? insert() : outsideJobs(dataSource, insert));
       const push = () => pushRecorded(dataSource, id, payload, stored);
       if (tx) afterCommit(tx, push);

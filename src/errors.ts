@@ -13,12 +13,14 @@ export const ERROR_CODES = {
   DEFER_ERR_UNSAVED_RECORD: 'A record passed as model or argument has no primary key yet.',
   DEFER_ERR_RECORD_NOT_FOUND: 'A record referenced by the job no longer exists when the worker reloads it.',
   DEFER_ERR_NOT_AUTHORIZED: 'configure({ authorize }) refused the call for this uid.',
-  DEFER_ERR_BAD_PAYLOAD: 'The job data is not a payload this version understands (garbage, or an unknown version).',
+  DEFER_ERR_BAD_PAYLOAD: 'The job data is not a payload this version understands: garbage, not JSON, an unknown version, a record reference that is not exactly a primary key of the right type, or superjson data that does not decode.',
   DEFER_ERR_JOB_FAILED: 'The job failed; the error carries the remote message, stack and code.',
   DEFER_ERR_TIMEOUT: 'The job ran longer than its timeout, or result({ timeoutMs }) waited too long.',
   DEFER_ERR_CANCELLED: 'The job was cancelled before it ran.',
   DEFER_ERR_JOB_NOT_FOUND: 'No job with this id exists (never created, or removed by retention).',
   DEFER_ERR_REDIS_UNAVAILABLE: 'Redis did not take the job (unreachable, or it refused the command); without a job table the job was not enqueued.',
+  DEFER_ERR_PAYLOAD_TOO_LARGE: 'The call does not fit: its payload, its result, or its record keys are larger than the limit (maxPayloadBytes, or a job table column).',
+  DEFER_ERR_STALLED: 'The worker running the job died (or lost its lock) more often than startWorker({ maxStalls }) allows; the job may be what kills it.',
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */
@@ -34,6 +36,8 @@ export const UNRECOVERABLE_CODES: ReadonlySet<DeferralErrorCode> = new Set<Defer
   'DEFER_ERR_BAD_PAYLOAD',
   'DEFER_ERR_UNSERIALIZABLE_ARGUMENT',
   'DEFER_ERR_CANCELLED',
+  'DEFER_ERR_PAYLOAD_TOO_LARGE',
+  'DEFER_ERR_STALLED',
 ]);
 
 /**

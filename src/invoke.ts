@@ -4,7 +4,10 @@ import {
   type CallInfo, type CallPayload, type CallTarget, type Uid,
 } from './call.js';
 import { DeferralError } from './errors.js';
+import { uidProblem } from './limits.js';
 import { show } from './options.js';
+import { checkArgs, checkRecordKey } from './references.js';
+import { connectionErrorKind } from './transient.js';
 import { factoryByName, factoryOf, isDeferrable, isRepositoryMethod, type NamedDataSource } from './registry.js';
 
 type AnyClass = abstract new (...args: never[]) => unknown;
@@ -40,9 +43,8 @@ export type PayloadOptions = CallPayload['opts'];
  * be checked before enqueueing: model, deferrable mark, records saved, arguments serializable.
  */
 export function buildPayload(model: unknown, db: NamedDataSource, uid: Uid, method: string, args: readonly unknown[], opts: PayloadOptions): CallPayload {
-  if (typeof uid !== 'string' && !(typeof uid === 'number' && Number.isFinite(uid))) {
-    throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid uid: ${show(uid)} must be a string or a finite number`, { option: 'uid', value: uid });
-  }
+  const problem = uidProblem(uid);
+  if (problem) throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid uid: ${show(uid)} ${problem}`, { option: 'uid', value: uid });
   const { dataSource } = db;
   let target: CallTarget;
   const factory = factoryOf(model);
@@ -84,10 +86,11 @@ export interface PreparedCall {
  * method must carry the deferrable mark, whoever wrote the payload.
  */
 export function prepareCall(payload: CallPayload, dataSources: Record<string, DataSource>): PreparedCall {
-  const dataSource = Object.prototype.hasOwnProperty.call(dataSources, payload.ds) ? dataSources[payload.ds] : undefined;
-  if (!dataSource) throw new DeferralError('DEFER_ERR_UNKNOWN_DATA_SOURCE', `No data source named ${JSON.stringify(payload.ds)} in this worker's configure({ dataSources })`, { dataSource: payload.ds });
+  const dataSource = dataSourceNamed(dataSources, payload.ds);
   const { target, method } = payload;
   const args = decodeArgs(payload.args);
+  // Every record reference is checked before any query runs: exactly a primary key, of the right types.
+  args.forEach((arg, i) => checkArgs(arg, dataSource, `args[${i}]`));
   const info: CallInfo = { dataSource: payload.ds, kind: target.kind, model: '', method, args, uid: payload.uid };
   const loadArgs = (manager: EntityManager) => loadRefs(args, manager) as Promise<unknown[]>;
 
@@ -117,6 +120,8 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
   }
 
   checkEntityMethod(cls, name, method, 'instance');
+  const metadata = dataSource.getMetadata(name);
+  target.ids.forEach((id, i) => checkRecordKey(metadata, id, `target.ids[${i}]`));
   return {
     dataSource, info: { ...info, model: name, ids: target.ids },
     async run(manager) {
@@ -130,13 +135,24 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
   };
 }
 
-/** Asks `configure({ authorize })`; a refusal, or an error inside it, is DEFER_ERR_NOT_AUTHORIZED. */
+/** A data source of this process by the name a payload carries, or DEFER_ERR_UNKNOWN_DATA_SOURCE. */
+export function dataSourceNamed(dataSources: Record<string, DataSource>, name: string): DataSource {
+  const dataSource = Object.prototype.hasOwnProperty.call(dataSources, name) ? dataSources[name] : undefined;
+  if (!dataSource) throw new DeferralError('DEFER_ERR_UNKNOWN_DATA_SOURCE', `No data source named ${show(name)} in this worker's configure({ dataSources })`, { dataSource: name });
+  return dataSource;
+}
+
+/**
+ * Asks `configure({ authorize })`; a refusal, or an error inside it, is DEFER_ERR_NOT_AUTHORIZED,
+ * except a connection error (the hook's database is down), which the worker waits out.
+ */
 export async function authorizeCall(authorize: ((uid: Uid, call: CallInfo) => boolean | Promise<boolean>) | undefined, info: CallInfo): Promise<void> {
   if (!authorize) return;
   let allowed: boolean;
   try {
     allowed = (await authorize(info.uid, info)) === true;
   } catch (cause) {
+    if (connectionErrorKind(cause)) throw cause;
     throw new DeferralError('DEFER_ERR_NOT_AUTHORIZED', `authorize() threw for uid ${show(info.uid)} on ${info.model}.${info.method}`, { uid: info.uid, model: info.model, method: info.method }, { cause });
   }
   if (!allowed) throw new DeferralError('DEFER_ERR_NOT_AUTHORIZED', `uid ${show(info.uid)} may not call ${info.model}.${info.method}`, { uid: info.uid, model: info.model, method: info.method });

@@ -1,4 +1,5 @@
 import { DeferralError } from './errors.js';
+import { jobIdProblem } from './limits.js';
 
 /** The three queues every deferred call goes to. */
 export const QUEUE_NAMES = ['high', 'default', 'low'] as const;
@@ -34,7 +35,7 @@ export interface DeferredOptions {
   attempts?: number;
   /** Delay between attempts. @defaultValue none */
   backoff?: Backoff;
-  /** A custom job id: a second call with the same id, while the first job is kept, is ignored. No ':' and not an integer. */
+  /** A custom job id: a second call with the same id, while the first job is kept, is ignored. At most 128 characters, no ':', no control characters, not an integer. */
   jobId?: string;
   /** Milliseconds one attempt may run before it fails with DEFER_ERR_TIMEOUT. @defaultValue none */
   timeout?: number;
@@ -63,8 +64,13 @@ function invalid(option: string, value: unknown, why: string): DeferralError {
   return new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option ${option}: ${show(value)} ${why}`, { option, value });
 }
 
-/** A short, safe rendering of a value for error messages. */
+/** A short, safe rendering of a value for error messages (long values are cut). */
 export function show(value: unknown): string {
+  const text = render(value);
+  return text.length > 120 ? `${text.slice(0, 100)}… (${text.length} characters)` : text;
+}
+
+function render(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : `Date(${value.toISOString()})`;
@@ -132,10 +138,8 @@ export function validateOptions(options: unknown): Readonly<DeferredOptions> {
     if (!okNumber && !okObject) throw invalid('backoff', o.backoff, "must be ms ≥ 0 or { type: 'fixed' | 'exponential', delay: ms ≥ 0, jitter?: 0..1 }");
   }
   if (has('jobId')) {
-    const id = o.jobId;
-    if (typeof id !== 'string' || id.length === 0) throw invalid('jobId', id, 'must be a non-empty string');
-    if (id.includes(':')) throw invalid('jobId', id, "must not contain ':' (BullMQ uses it in its keys)");
-    if (`${parseInt(id, 10)}` === id) throw invalid('jobId', id, 'must not be an integer (BullMQ reserves those for its own ids)');
+    const problem = jobIdProblem(o.jobId);
+    if (problem) throw invalid('jobId', o.jobId, problem);
   }
   if (has('timeout') && !(typeof o.timeout === 'number' && Number.isFinite(o.timeout) && o.timeout > 0)) {
     throw invalid('timeout', o.timeout, 'must be a finite number of milliseconds > 0');

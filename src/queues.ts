@@ -1,8 +1,9 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getConfig, onReset, type ConnectionSetting } from './config.js';
 import { DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
+import { READABLE_JOB } from './readable-job.js';
 
 /** A Redis client and whether we must close it (we never close a client the user gave us). */
 export interface OwnedRedis {
@@ -31,6 +32,13 @@ export async function closeRedis(redis: OwnedRedis | undefined): Promise<void> {
   await redis.client.quit().catch(() => redis.client.disconnect());
 }
 
+/** A BullMQ Queue whose jobs are {@link ReadableJob}s: one whose data is not JSON can still be read. */
+export class ReadableQueue extends Queue {
+  protected override get Job(): typeof Job {
+    return READABLE_JOB;
+  }
+}
+
 let producer: { redis: OwnedRedis; queues: Map<QueueName, Queue> } | undefined;
 
 /** The process-wide producer Queue for `name`, opened on first use. */
@@ -39,7 +47,7 @@ export function producerQueue(name: QueueName): Queue {
   producer ??= { redis: openRedis(connection, 'producer'), queues: new Map() };
   let queue = producer.queues.get(name);
   if (!queue) {
-    queue = new Queue(name, { connection: producer.redis.client, prefix });
+    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix });
     queue.on('error', () => undefined);
     producer.queues.set(name, queue);
   }

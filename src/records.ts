@@ -3,6 +3,7 @@ import { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import { PAYLOAD_VERSION, type CallPayload, type EncodedResult, type IdMap } from './call.js';
 import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
+import { MAX_RECORD_KEYS_LENGTH, MYSQL_TEXT_BYTES } from './limits.js';
 import type { QueueName } from './options.js';
 
 /** The BullMQ options a row keeps, so a relay can push it later exactly as the caller asked. */
@@ -32,16 +33,44 @@ const keyOf = (id: IdMap) => {
   return values.length === 1 ? String(values[0]) : JSON.stringify(id);
 };
 
-/** The row of a new job, state `pending`. */
-export function newRecord(id: string, payload: CallPayload, options: StoredJobOptions): DeferredJobRecord {
+/** The bytes a text column of the job table holds on this data source: `text` is 64 KiB on MySQL/MariaDB. */
+function textCapacity(dataSource: DataSource): number {
+  return ['mysql', 'mariadb', 'aurora-mysql'].includes(dataSource.options.type) ? MYSQL_TEXT_BYTES : Infinity;
+}
+
+/** True when an encoded result fits the job table's result column. */
+export function resultFits(dataSource: DataSource, text: string): boolean {
+  return Buffer.byteLength(text) <= textCapacity(dataSource);
+}
+
+/**
+ * Refuses, with DEFER_ERR_PAYLOAD_TOO_LARGE, a payload (its JSON) larger than `configure({ maxPayloadBytes })`
+ * or, with a job table, than the column that keeps it.
+ */
+export function checkPayloadSize(json: string, dataSource: DataSource, maxPayloadBytes: number): void {
+  const limit = Math.min(maxPayloadBytes, recordsEnabled(dataSource) ? textCapacity(dataSource) : Infinity);
+  // Cheap first: a UTF-8 byte is at least one UTF-16 unit and at most three.
+  if (json.length * 3 <= limit) return;
+  const bytes = Buffer.byteLength(json);
+  if (bytes > limit) {
+    throw new DeferralError('DEFER_ERR_PAYLOAD_TOO_LARGE', `The call is ${bytes} bytes once encoded, more than the limit of ${limit}${limit < maxPayloadBytes ? ' (the job table\'s payload column)' : ' (configure({ maxPayloadBytes }))'}: pass ids and let the method load the data`, { bytes, limit });
+  }
+}
+
+/** The row of a new job, state `pending`. `json` is the payload as JSON, when the caller has it already. */
+export function newRecord(id: string, payload: CallPayload, options: StoredJobOptions, json = JSON.stringify(payload)): DeferredJobRecord {
   const t = payload.target;
+  const recordKeys = t.kind === 'records' ? `|${t.ids.map(keyOf).join('|')}|` : '';
+  if (recordKeys.length > MAX_RECORD_KEYS_LENGTH) {
+    throw new DeferralError('DEFER_ERR_PAYLOAD_TOO_LARGE', `The keys of the ${t.kind === 'records' ? t.ids.length : 0} records take ${recordKeys.length} characters, more than the job table's recordKeys column holds (${MAX_RECORD_KEYS_LENGTH}): defer the call on fewer records at a time`, { length: recordKeys.length, limit: MAX_RECORD_KEYS_LENGTH });
+  }
   const row = new DeferredJobRecord();
   Object.assign(row, {
     id,
     queue: options.queue,
     model: t.kind === 'repository' ? t.name : t.entity,
     method: payload.method,
-    recordKeys: t.kind === 'records' ? `|${t.ids.map(keyOf).join('|')}|` : '',
+    recordKeys,
     uid: String(payload.uid),
     state: 'pending',
     percent: 0,
@@ -49,7 +78,7 @@ export function newRecord(id: string, payload: CallPayload, options: StoredJobOp
     attempts: 0,
     result: null,
     error: null,
-    payload: JSON.stringify(payload),
+    payload: json,
     jobOptions: JSON.stringify(options),
     createdAt: iso(),
     scheduledAt: options.runAt > Date.now() ? iso(options.runAt) : null,

@@ -23,3 +23,34 @@ export function isTransientDbError(err: unknown): boolean {
   }
   return false;
 }
+
+// TypeORM's errors for a connection that went away under a query runner, or never came.
+const TYPEORM_CONNECTION_ERRORS = new Set([
+  'QueryRunnerAlreadyReleasedError', 'QueryRunnerProviderAlreadyReleasedError', 'ConnectionIsNotSetError', 'CannotExecuteNotConnectedError',
+]);
+// PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections (class 08 is matched by prefix).
+const PG_CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+// mysql2 marks connection-level errors `fatal`; these codes also say the server went away.
+const MYSQL_CONNECTION_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
+// node-postgres' own messages when its socket ends.
+const PG_CONNECTION_MESSAGES = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
+// Socket errors any client can raise: from the database driver, or from an HTTP call the method made.
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/**
+ * Whether an error says a connection failed: `'database'` when the database driver or TypeORM says
+ * so, `'socket'` for a bare socket error that may come from anywhere (ask the database), or
+ * undefined for every other error.
+ */
+export function connectionErrorKind(err: unknown): 'database' | 'socket' | undefined {
+  let socket = false;
+  for (let e = err as Record<string, unknown> | undefined, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const { code, name, message } = e;
+    if (typeof name === 'string' && TYPEORM_CONNECTION_ERRORS.has(name)) return 'database';
+    if (e.fatal === true || (typeof code === 'string' && (MYSQL_CONNECTION_CODES.has(code) || PG_CONNECTION_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code)))) return 'database';
+    if (typeof message === 'string' && PG_CONNECTION_MESSAGES.test(message)) return 'database';
+    if (typeof code === 'string' && SOCKET_CODES.has(code)) socket = true;
+    e = (e.driverError ?? e.cause) as Record<string, unknown> | undefined;
+  }
+  return socket ? 'socket' : undefined;
+}

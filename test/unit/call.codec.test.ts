@@ -220,6 +220,31 @@ describe('encodeArgs() / decodeArgs()', () => {
     });
   });
 
+  it('refuse an argument nested deeper than 100 levels, without overflowing the stack', () => {
+    const nest = (n: number) => { let v: unknown = 0; for (let i = 0; i < n; i++) v = { v }; return v; };
+    expect(roundTrip([nest(100)])).toEqual([nest(100)]);
+    for (const n of [101, 100_000]) expect(expectRefused([nest(n)], 'DEFER_ERR_UNSERIALIZABLE_ARGUMENT', 'args[0].v.v').message).toContain('deeper than 100 levels');
+  });
+
+  it('refuse an object with an own __proto__ key (a copy would take it as its prototype)', () => {
+    expectRefused([{ a: JSON.parse('{"__proto__": {"admin": true}}') }], 'DEFER_ERR_UNSERIALIZABLE_ARGUMENT', 'args[0].a.__proto__');
+  });
+
+  it('decodeArgs() refuses, with DEFER_ERR_BAD_PAYLOAD, what superjson cannot decode and data too deep or with __proto__ keys', () => {
+    const deep = JSON.parse(`[${'['.repeat(100_000)}${']'.repeat(100_000)}]`);
+    for (const [i, args] of [
+      { json: deep },
+      { json: [JSON.parse('{"__proto__": {"admin": true}}')] },
+      { json: [{}], meta: { values: { '0.__proto__': ['Date'] } } },
+      { json: [1], meta: { values: { 0: ['Frobnicate'] } } },
+      { json: [1], meta: { values: { 0: [['custom', 'nope']] } } },
+      { json: ['x'], meta: { values: { 0: ['bigint'] } } },
+      { json: [null], meta: { values: { 0: [['custom', 'typeorm-deferred:EntityRef']] } } },
+    ].entries()) {
+      expect(thrown(() => decodeArgs(args as never)).code, `case ${i}`).toBe('DEFER_ERR_BAD_PAYLOAD');
+    }
+  });
+
   it('decodeArgs() refuses superjson output that is not an array', () => {
     const err = thrown(() => decodeArgs({ json: { a: 1 } }));
     expect(err.code).toBe('DEFER_ERR_BAD_PAYLOAD');

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { QueryFailedError } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import { isTransientDbError } from '../../src/transient.js';
+import { connectionErrorKind, isTransientDbError } from '../../src/transient.js';
 
 // better-sqlite3 ships no types here; only its error class is needed.
 const { SqliteError } = createRequire(import.meta.url)('better-sqlite3') as {
@@ -137,5 +137,38 @@ describe('isTransientDbError()', () => {
     it('is false for a Node system error', () => {
       expect(isTransientDbError(driverError({ code: 'ECONNRESET', errno: -104 }))).toBe(false);
     });
+  });
+});
+
+describe('connectionErrorKind()', () => {
+  it.each([
+    ['TypeORM: query runner released', Object.assign(new Error('Query runner already released'), { name: 'QueryRunnerAlreadyReleasedError' })],
+    ['TypeORM: connection released under a query runner', Object.assign(new Error('released'), { name: 'QueryRunnerProviderAlreadyReleasedError' })],
+    ['mysql2: any fatal error', driverError({ fatal: true }, "Can't add new command when connection is in closed state")],
+    ['mysql2: a refused connection', driverError({ code: 'ECONNREFUSED', fatal: true })],
+    ['mysql2: connection lost', driverError({ code: 'PROTOCOL_CONNECTION_LOST' })],
+    ['MySQL: too many connections', driverError({ code: 'ER_CON_COUNT_ERROR' })],
+    ['PostgreSQL: admin shutdown 57P01', driverError({ code: '57P01' })],
+    ['PostgreSQL: connection failure 08006', driverError({ code: '08006' })],
+    ['PostgreSQL: too many connections 53300', driverError({ code: '53300' })],
+    ['node-postgres: connection terminated', new Error('Connection terminated unexpectedly')],
+    ['wrapped in a QueryFailedError', new QueryFailedError('SELECT 1', [], driverError({ code: '57P01' }))],
+  ])('says database for %s', (_name, err) => {
+    expect(connectionErrorKind(err)).toBe('database');
+  });
+
+  it.each(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'])('says socket for a bare %s (it may come from an HTTP call)', (code) => {
+    expect(connectionErrorKind(driverError({ code, syscall: 'connect' }))).toBe('socket');
+    expect(connectionErrorKind(new TypeError('fetch failed', { cause: driverError({ code }) }))).toBe('socket');
+  });
+
+  it.each([
+    ['a unique violation', driverError({ code: '23505' })],
+    ['a deadlock (transient, not a connection error)', driverError({ code: '40P01' })],
+    ['a plain error', new Error('nope')],
+    ['a string', 'ECONNREFUSED'],
+    ['undefined', undefined],
+  ])('says nothing for %s', (_name, err) => {
+    expect(connectionErrorKind(err)).toBeUndefined();
   });
 });
