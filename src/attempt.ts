@@ -1,0 +1,118 @@
+import type { Job } from 'bullmq';
+import type { EntityManager } from 'typeorm';
+import { DeferredJobRecord } from '../entities/deferred-job-record.js';
+import { encodeResult, type CallPayload, type EncodedResult } from './call.js';
+import type { CancelListener } from './cancel.js';
+import { runInJob, type JobContext } from './context.js';
+import { DeferralError } from './errors.js';
+import type { PreparedCall } from './invoke.js';
+import type { QueueName } from './options.js';
+import type { ProgressReporter } from './progress.js';
+import { iso, recordedResult, storedResult } from './records.js';
+import { isSingleConnection } from './single-connection.js';
+import { sleep } from './time.js';
+import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
+
+/** Why a job was aborted when the worker shut down past its grace period: it goes back to the queue. */
+export class ShutdownAbort extends Error {
+  constructor() {
+    super('The worker shut down while the job ran; the job goes back to the queue');
+  }
+}
+
+/** One attempt of one job, as the worker hands it over. */
+export interface Attempt {
+  job: Job;
+  queue: QueueName;
+  prepared: PreparedCall;
+  opts: CallPayload['opts'];
+  reporter: ProgressReporter;
+  /** The data source has the job table. */
+  records: boolean;
+}
+
+/** What attempts share in one worker: the cancel listener, and the controllers of running attempts (to abort on shutdown). */
+export interface AttemptScope {
+  cancels: CancelListener;
+  active: Set<AbortController>;
+}
+
+/**
+ * What the row says before the method runs: the stored result of a job already completed (a
+ * repeated delivery), or DEFER_ERR_CANCELLED for a job cancelled while its push was under way.
+ * `lock` makes a concurrent delivery wait here until the first one commits or rolls back.
+ */
+export async function recordedOutcome(manager: EntityManager, id: string, queue: QueueName, lock: boolean): Promise<EncodedResult | undefined> {
+  const row = await manager.findOne(DeferredJobRecord, { where: { id }, select: { id: true, state: true, result: true }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+  if (row?.state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${id} was cancelled before it ran`, { jobId: id, queue });
+  return row?.state === 'completed' ? recordedResult(row) ?? encodeResult(undefined) : undefined;
+}
+
+/**
+ * Races the work against the job's AbortSignal (timeout, cancel, shutdown), so a
+ * method that ignores the signal still ends the attempt and rolls its transaction back.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
+}
+
+/** Runs the call on `manager` and, with a job table, completes the row in the same transaction. */
+async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal): Promise<EncodedResult> {
+  const { job, queue, prepared, reporter, records } = a;
+  if (records) {
+    // A job delivered again (after a crash, or pushed twice) whose row says completed: acknowledge, do not re-run.
+    const done = await recordedOutcome(manager, job.id!, queue, a.opts.transaction && !isSingleConnection(prepared.dataSource));
+    if (done) return done;
+  }
+  const ctx: JobContext = {
+    id: job.id!, queue, uid: prepared.info.uid, attempt: job.attemptsMade + 1, manager, dataSource: prepared.dataSource, signal,
+    reportProgress: (report) => reporter.report(report),
+    log: (line) => void job.log(String(line)).catch(() => undefined),
+  };
+  // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
+  const encoded = encodeResult(await runInJob(ctx, () => prepared.run(manager)));
+  // The row is completed in the same transaction as the method's writes: both commit, or neither.
+  if (records) {
+    await manager.update(DeferredJobRecord, { id: job.id! }, {
+      state: 'completed', result: storedResult(encoded), percent: 100,
+      message: reporter.current.message ?? null, error: null, finishedAt: iso(),
+    });
+  }
+  return encoded;
+}
+
+/**
+ * Runs one attempt: in a transaction (unless the call said `transaction: false`), re-run a few
+ * times after a transient database error, bounded by the job's timeout and open to cancel.
+ */
+export async function runAttempt(a: Attempt, scope: AttemptScope): Promise<EncodedResult> {
+  const { job, queue, prepared, opts } = a;
+  const { dataSource } = prepared;
+  const controller = new AbortController();
+  scope.active.add(controller);
+  const untrack = scope.cancels.track(job.id!, () => controller.abort(
+    new DeferralError('DEFER_ERR_CANCELLED', `Job ${job.id} was cancelled while it ran`, { jobId: job.id, queue })));
+  const timer = opts.timeout === undefined ? undefined : setTimeout(() => controller.abort(
+    new DeferralError('DEFER_ERR_TIMEOUT', `Job ${job.id} ran longer than its timeout of ${opts.timeout} ms`, { jobId: job.id, timeoutMs: opts.timeout })), opts.timeout);
+  const once = (manager: EntityManager) => untilAborted(execute(a, manager, controller.signal), controller.signal);
+  try {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await (opts.transaction ? dataSource.transaction(once) : once(dataSource.manager));
+      } catch (err) {
+        if (retry >= TRANSIENT_RETRIES || !isTransientDbError(err) || controller.signal.aborted) throw err;
+        await sleep(25 * 2 ** retry + Math.random() * 25);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    untrack();
+    scope.active.delete(controller);
+  }
+}
