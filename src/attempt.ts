@@ -6,9 +6,10 @@ import type { CancelListener } from './cancel.js';
 import { runInJob, type JobContext } from './context.js';
 import { DeferralError } from './errors.js';
 import type { PreparedCall } from './invoke.js';
+import { storedText } from './limits.js';
 import type { QueueName } from './options.js';
 import type { ProgressReporter } from './progress.js';
-import { iso, recordedResult, storedResult } from './records.js';
+import { iso, recordedResult, resultFits, storedResult } from './records.js';
 import { isSingleConnection } from './single-connection.js';
 import { sleep } from './time.js';
 import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
@@ -77,11 +78,14 @@ async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal):
   };
   // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
   const encoded = encodeResult(await runInJob(ctx, () => prepared.run(manager)));
-  // The row is completed in the same transaction as the method's writes: both commit, or neither.
   if (records) {
+    const result = storedResult(encoded);
+    if (!resultFits(prepared.dataSource, result)) {
+      throw new DeferralError('DEFER_ERR_PAYLOAD_TOO_LARGE', `Job ${job.id}: the result is ${Buffer.byteLength(result)} bytes as JSON, more than the job table's result column holds`, { jobId: job.id });
+    }
+    // The row is completed in the same transaction as the method's writes: both commit, or neither.
     await manager.update(DeferredJobRecord, { id: job.id! }, {
-      state: 'completed', result: storedResult(encoded), percent: 100,
-      message: reporter.current.message ?? null, error: null, finishedAt: iso(),
+      state: 'completed', result, percent: 100, message: storedText(reporter.current.message ?? null), error: null, finishedAt: iso(),
     });
   }
   return encoded;

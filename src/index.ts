@@ -13,7 +13,7 @@ export type { ProgressReport, ProgressState } from './progress.js';
 export { getJob } from './job.js';
 export type { DeferredJob, DeferredJobState, JobSnapshot } from './job.js';
 export { startWorker } from './worker.js';
-export type { WorkerOptions, DeferredWorker, WorkerLogger } from './worker.js';
+export type { WorkerOptions, DeferredWorker, WorkerLogger, OutageOptions } from './worker.js';
 export { DeferralError, ERROR_CODES, isDeferralError } from './errors.js';
 export type { DeferralErrorCode } from './errors.js';
 export { EntityRef, PAYLOAD_VERSION } from './call.js';

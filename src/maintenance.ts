@@ -2,7 +2,7 @@ import { getConfig } from './config.js';
 import { reconcileRecords } from './reconcile.js';
 import { pruneJobs, recordingSources, recordsEnabled } from './records.js';
 import { relayPendingJobs } from './relay.js';
-import type { WorkerLogger, WorkerOptions } from './worker-options.js';
+import type { ResolvedWorkerOptions } from './worker-options.js';
 
 /**
  * Starts a worker's maintenance rounds, where some data source records jobs: the relay (rows that
@@ -10,7 +10,7 @@ import type { WorkerLogger, WorkerOptions } from './worker-options.js';
  * row retention. A failed round (database or Redis down) is logged and the next one runs as usual.
  * Returns `stop()`, which waits for a round under way.
  */
-export function startMaintenance(o: WorkerOptions, logger: WorkerLogger): () => Promise<void> {
+export function startMaintenance(o: ResolvedWorkerOptions): () => Promise<void> {
   const recording = Object.values(getConfig().dataSources).some(recordsEnabled);
   if (!recording || o.relay === false) return async () => undefined;
   const { intervalMs = 5_000, ...relayOptions } = o.relay ?? {};
@@ -24,7 +24,7 @@ export function startMaintenance(o: WorkerOptions, logger: WorkerLogger): () => 
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   const tick = () => {
-    current = round().catch((err: unknown) => logger.error('[typeorm-deferred] relay round failed', err));
+    current = round().catch((err: unknown) => o.logger.error('[typeorm-deferred] maintenance round failed (relay, reconciliation, retention)', err));
     void current.then(() => { if (timer) timer = setTimeout(tick, intervalMs); });
   };
   timer = setTimeout(tick, Math.min(intervalMs, 1_000));

@@ -1,21 +1,24 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { DataSource } from 'typeorm';
-import { runAttempt, ShutdownAbort, type AttemptScope } from './attempt.js';
-import { parsePayload } from './call.js';
+import { recordedOutcome, runAttempt, ShutdownAbort, type AttemptScope } from './attempt.js';
+import { parsePayload, type CallPayload, type EncodedResult } from './call.js';
 import { CancelListener } from './cancel.js';
 import { getConfig } from './config.js';
 import { DeferralError, UNRECOVERABLE_CODES } from './errors.js';
-import { authorizeCall, prepareCall } from './invoke.js';
+import { authorizeCall, prepareCall, dataSourceNamed } from './invoke.js';
+import { storedText } from './limits.js';
 import { startMaintenance } from './maintenance.js';
-import { QUEUE_NAMES, validateConcurrency, type QueueName } from './options.js';
+import { QUEUE_NAMES, type QueueName } from './options.js';
+import { isOutage, outageDelay } from './outage.js';
 import { ProgressReporter } from './progress.js';
 import { closeRedis, openRedis } from './queues.js';
+import { READABLE_JOB } from './readable-job.js';
 import { iso, markRecord, recordsEnabled } from './records.js';
 import { serialized } from './single-connection.js';
 import { within } from './time.js';
-import type { WorkerOptions } from './worker-options.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
-export type { WorkerOptions, WorkerLogger } from './worker-options.js';
+export type { WorkerOptions, WorkerLogger, OutageOptions } from './worker-options.js';
 
 /** A running worker process part. */
 export interface DeferredWorker {
@@ -23,6 +26,17 @@ export interface DeferredWorker {
   close(): Promise<void>;
   /** The concurrency per queue this worker runs with. */
   readonly concurrency: Readonly<Record<QueueName, number>>;
+}
+
+// BullMQ's own stall limit is set out of reach: the worker applies `maxStalls` itself, so that a job
+// past it whose work had committed is acknowledged rather than failed.
+const BULLMQ_STALL_LIMIT = 1_000_000_000;
+
+/** A BullMQ Worker whose jobs are {@link ReadableJob}s: data that is not JSON reaches the processor, which fails it with a code. */
+class DeferredBullWorker extends Worker {
+  protected override get Job(): typeof Job {
+    return READABLE_JOB;
+  }
 }
 
 /** BullMQ retries any error but an UnrecoverableError; ours keep their code in the stack header. */
@@ -35,23 +49,99 @@ function forBullMQ(err: unknown): Error {
   return err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
 }
 
+/** The job goes back to its queue after `delayMs`, without spending an attempt (shutdown, outage). */
+class PutBack extends Error {
+  constructor(readonly delayMs: number) {
+    super('put back');
+  }
+}
+
 /** True when BullMQ puts a retried job in its delayed set (a backoff with a delay). */
 function retryDelayed(job: Job): boolean {
   const backoff = job.opts.backoff;
   return typeof backoff === 'number' ? backoff > 0 : (backoff?.delay ?? 0) > 0;
 }
 
-/** Records a failed attempt: failed (or cancelled) for good, or back to queued (delayed, with a backoff) when BullMQ will retry. */
+/** Records a failed attempt: failed (or cancelled) for good, or back to queued (delayed, with a backoff) when the job runs again. */
 async function recordFailure(dataSource: DataSource, job: Job, err: unknown, reporter: ProgressReporter): Promise<void> {
   const code = err instanceof DeferralError ? err.code : undefined;
   const retried = err instanceof ShutdownAbort
-    || (code !== 'DEFER_ERR_CANCELLED' && !(code && UNRECOVERABLE_CODES.has(code)) && job.attemptsMade + 1 < (job.opts.attempts ?? 1));
-  const state = retried ? (retryDelayed(job) ? 'delayed' : 'queued') : code === 'DEFER_ERR_CANCELLED' ? 'cancelled' : 'failed';
+    || (!(code && UNRECOVERABLE_CODES.has(code)) && job.attemptsMade + 1 < (job.opts.attempts ?? 1));
+  const state = retried ? (retryDelayed(job) && !(err instanceof ShutdownAbort) ? 'delayed' : 'queued') : code === 'DEFER_ERR_CANCELLED' ? 'cancelled' : 'failed';
   const { percent, message } = reporter.current;
   await markRecord(dataSource.manager, job.id!, {
-    state, error: err instanceof Error ? err.message : String(err), percent: Math.round(percent), message: message ?? null,
+    state, error: storedText(err instanceof Error ? err.message : String(err)), percent: Math.round(percent), message: storedText(message ?? null),
     ...(retried ? {} : { finishedAt: iso() }),
   });
+}
+
+/**
+ * Consumes the queues: for each job, the payload is checked, the call prepared and authorized,
+ * and the attempt run; failures are recorded, and jobs interrupted by a shutdown or a database
+ * outage go back to their queue without spending an attempt.
+ */
+class JobPipeline {
+  private readonly outageLogged = new Map<string, number>();
+
+  constructor(private readonly o: ResolvedWorkerOptions, private readonly scope: AttemptScope) {}
+
+  async process(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
+    const reporter = new ProgressReporter(job, this.o.progressIntervalMs);
+    try {
+      const payload = parsePayload(job.data);
+      const dataSource = dataSourceNamed(getConfig().dataSources, payload.ds);
+      return await serialized(dataSource, () => this.attempt(job, queue, payload, dataSource, reporter));
+    } catch (err) {
+      if (err instanceof PutBack) {
+        await job.moveToDelayed(Date.now() + err.delayMs, token);
+        throw new DelayedError();
+      }
+      throw forBullMQ(err);
+    } finally {
+      await reporter.flush();
+    }
+  }
+
+  /** One attempt, with its row kept up to date; runs alone on a single-connection data source. */
+  private async attempt(job: Job, queue: QueueName, payload: CallPayload, dataSource: DataSource, reporter: ProgressReporter): Promise<EncodedResult> {
+    const config = getConfig();
+    const records = recordsEnabled(dataSource);
+    try {
+      if (job.stalledCounter > this.o.maxStalls) return await this.pastStallLimit(job, queue, dataSource, records);
+      const prepared = prepareCall(payload, config.dataSources);
+      await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
+      // A mark lost here (database down) is harmless: the attempt meets the same error, and rounds repair rows.
+      if (records) await markRecord(dataSource.manager, job.id!, { state: 'active', startedAt: iso(), attempts: job.attemptsMade + 1 }).catch(() => false);
+      return await runAttempt({ job, queue, prepared, opts: payload.opts, reporter, records }, this.scope);
+    } catch (err) {
+      const delayMs = await this.putBackDelay(err, job, payload.ds, dataSource);
+      // An outage is not recorded (the database is down); the next attempt marks the row again.
+      if (records && (delayMs === undefined || err instanceof ShutdownAbort)) {
+        await recordFailure(dataSource, job, err, reporter).catch((e: unknown) => this.o.logger.error(`[typeorm-deferred] could not record the outcome of job ${job.id}; a maintenance round will`, e));
+      }
+      if (delayMs !== undefined) throw new PutBack(delayMs);
+      throw err;
+    }
+  }
+
+  /** A job taken back from dead workers more than `maxStalls` times: acknowledged if its work committed, else DEFER_ERR_STALLED. */
+  private async pastStallLimit(job: Job, queue: QueueName, dataSource: DataSource, records: boolean): Promise<EncodedResult> {
+    const done = records ? await recordedOutcome(dataSource.manager, job.id!, queue, false) : undefined;
+    if (done) return done;
+    throw new DeferralError('DEFER_ERR_STALLED', `Job ${job.id} was taken back from a worker that died (or lost its lock) while running it ${job.stalledCounter} times, more than maxStalls (${this.o.maxStalls}); it may be what kills its worker (memory, a native crash)`, { jobId: job.id, queue, stalls: job.stalledCounter });
+  }
+
+  /** When the job should go back to its queue instead of failing: at once after a shutdown, later during an outage. */
+  private async putBackDelay(err: unknown, job: Job, name: string, dataSource: DataSource): Promise<number | undefined> {
+    if (err instanceof ShutdownAbort) return 0;
+    if (!this.o.outage || !(await isOutage(err, dataSource))) return undefined;
+    const delayMs = outageDelay(job, this.o.outage);
+    if (delayMs !== undefined && Date.now() - (this.outageLogged.get(name) ?? 0) > 5_000) {
+      this.outageLogged.set(name, Date.now());
+      this.o.logger.error(`[typeorm-deferred] data source ${JSON.stringify(name)} is unreachable: its jobs go back to their queues without spending an attempt (this one for ${delayMs} ms)`, err);
+    }
+    return delayMs;
+  }
 }
 
 /**
@@ -66,13 +156,8 @@ async function recordFailure(dataSource: DataSource, job: Job, err: unknown, rep
  */
 export async function startWorker(options: WorkerOptions = {}): Promise<DeferredWorker> {
   const config = getConfig();
-  const concurrency = validateConcurrency(options.queues);
-  const grace = options.shutdownTimeoutMs ?? 30_000;
-  if (!(Number.isFinite(grace) && grace >= 0)) {
-    throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option shutdownTimeoutMs: ${grace} must be a number of ms ≥ 0`, { option: 'shutdownTimeoutMs', value: grace });
-  }
-  const logger = options.logger ?? { info: () => undefined, error: (m: string, e?: unknown) => console.error(m, e ?? '') };
-  const active = new Set<AbortController>();
+  const o = resolveWorkerOptions(options);
+  const { concurrency, logger } = o;
 
   // The worker opens data sources the application has not opened, and closes only those.
   const opened: DataSource[] = [];
@@ -83,54 +168,26 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     }
   }
 
-  async function processJob(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
-    const reporter = new ProgressReporter(job, options.progressIntervalMs ?? 200);
-    try {
-      const payload = parsePayload(job.data);
-      const prepared = prepareCall(payload, config.dataSources);
-      await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
-      const records = recordsEnabled(prepared.dataSource);
-      return await serialized(prepared.dataSource, async () => {
-        if (records) await markRecord(prepared.dataSource.manager, job.id!, { state: 'active', startedAt: iso(), attempts: job.attemptsMade + 1 }).catch(() => false);
-        try {
-          return await runAttempt({ job, queue, prepared, opts: payload.opts, reporter, records }, scope);
-        } catch (err) {
-          if (records) await recordFailure(prepared.dataSource, job, err, reporter).catch(() => undefined);
-          throw err;
-        }
-      });
-    } catch (err) {
-      if (err instanceof ShutdownAbort) {
-        // Back to the queue at once, without spending an attempt: another worker runs it.
-        await job.moveToDelayed(Date.now(), token);
-        throw new DelayedError();
-      }
-      throw forBullMQ(err);
-    } finally {
-      await reporter.flush();
-    }
-  }
-
-  const redis = openRedis(options.connection ?? config.connection, 'worker');
-  const scope: AttemptScope = { cancels: await CancelListener.start(redis.client, config.prefix), active };
+  const redis = openRedis(o.connection ?? config.connection, 'worker');
+  const scope: AttemptScope = { cancels: await CancelListener.start(redis.client, config.prefix), active: new Set() };
+  const pipeline = new JobPipeline(o, scope);
   const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
-    const worker = new Worker(queue, (job, token) => processJob(job, queue, token), {
+    const worker = new DeferredBullWorker(queue, (job, token) => pipeline.process(job, queue, token), {
       connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue],
+      maxStalledCount: BULLMQ_STALL_LIMIT, lockDuration: o.lockDurationMs, stalledInterval: o.stalledIntervalMs,
     });
     worker.on('error', (err) => logger.error(`[typeorm-deferred] worker error on queue ${queue}: ${err.message}`, err));
-    if (options.verbose) {
+    if (o.verbose) {
       worker.on('completed', (job) => logger.info(`[typeorm-deferred] ${queue} ${job.id} ${job.name} completed`));
       worker.on('failed', (job, err) => logger.info(`[typeorm-deferred] ${queue} ${job?.id} ${job?.name} failed: ${err.message}`));
     }
     return worker;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const stopMaintenance = startMaintenance(o);
 
-  const stopMaintenance = startMaintenance(options, logger);
-
-  let closing: Promise<void> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    logger.info(`[typeorm-deferred] ${signal}: finishing active jobs (up to ${grace} ms), then exiting`);
+    logger.info(`[typeorm-deferred] ${signal}: finishing active jobs (up to ${o.grace} ms), then exiting`);
     handle.close().then(() => process.exit(0), (err) => {
       logger.error('[typeorm-deferred] error while closing', err);
       process.exit(1);
@@ -139,14 +196,14 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
 
   async function close(): Promise<void> {
     await stopMaintenance();
-    if (options.handleSignals) {
+    if (o.handleSignals) {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
     }
     const finished = Promise.allSettled(workers.map((w) => w.close()));
-    if ((await within(finished, grace)) === 'late') {
+    if ((await within(finished, o.grace)) === 'late') {
       // Past the grace period: abort what still runs; each aborted job hands itself back to the queue.
-      for (const c of active) c.abort(new ShutdownAbort());
+      for (const c of scope.active) c.abort(new ShutdownAbort());
       if ((await within(finished, 5_000)) === 'late') await Promise.allSettled(workers.map((w) => w.close(true)));
     }
     // Every step runs even when one fails; the first failure is reported.
@@ -155,11 +212,12 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     if (failed) throw failed.reason;
   }
 
+  let closing: Promise<void> | undefined;
   const handle: DeferredWorker = {
     concurrency,
     close: () => (closing ??= close()),
   };
-  if (options.handleSignals) {
+  if (o.handleSignals) {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }

@@ -8,6 +8,7 @@ import {
   type DeferredOptions,
 } from '../../src/index.js';
 import { delayOf, mergeOptions, validateConcurrency, validateOptions } from '../../src/options.js';
+import { resolveWorkerOptions } from '../../src/worker-options.js';
 
 /** Runs `fn`, expects a DEFER_ERR_INVALID_OPTION and returns it. */
 function refusal(fn: () => unknown): DeferralError {
@@ -194,6 +195,16 @@ describe('validateOptions()', () => {
 
     it('accepts a plain string jobId', () => {
       expect(validateOptions({ jobId: 'invoice-42' }).jobId).toBe('invoice-42');
+    });
+
+    it('refuses a jobId longer than 128 characters, and cuts it in the message', () => {
+      const err = expectRefused({ jobId: 'j'.repeat(10_000) }, 'jobId', 'at most 128 characters', '10000');
+      expect(err.message.length).toBeLessThan(300);
+      expect(validateOptions({ jobId: 'j'.repeat(128) }).jobId).toHaveLength(128);
+    });
+
+    it('refuses a jobId with a control character (NUL, newline, DEL)', () => {
+      for (const jobId of ['a\u0000b', 'a\nb', 'a\u007fb']) expectRefused({ jobId }, 'jobId', 'control characters');
     });
   });
 
@@ -434,5 +445,34 @@ describe('validateConcurrency()', () => {
     refusal(() => validateConcurrency(3));
     refusal(() => validateConcurrency(null));
     refusal(() => validateConcurrency([1, 1, 1]));
+  });
+});
+
+describe('resolveWorkerOptions()', () => {
+  it('fills in the defaults: 10 stalls, 30 s locks and stall checks, outage retries', () => {
+    expect(resolveWorkerOptions({})).toMatchObject({
+      maxStalls: 10, lockDurationMs: 30_000, stalledIntervalMs: 30_000, grace: 30_000,
+      outage: { retries: 30, delayMs: 1_000, maxDelayMs: 30_000 },
+    });
+  });
+
+  it('takes Infinity for maxStalls, and false to turn outage retries off', () => {
+    expect(resolveWorkerOptions({ maxStalls: Infinity, outage: false })).toMatchObject({ maxStalls: Infinity, outage: false });
+    expect(resolveWorkerOptions({ outage: { retries: 0 } }).outage).toEqual({ retries: 0, delayMs: 1_000, maxDelayMs: 30_000 });
+  });
+
+  it.each([
+    [{ maxStalls: -1 }, 'maxStalls'],
+    [{ maxStalls: 1.5 }, 'maxStalls'],
+    [{ lockDurationMs: 10 }, 'lockDurationMs'],
+    [{ stalledIntervalMs: 0 }, 'stalledIntervalMs'],
+    [{ outage: { retries: -2 } }, 'outage.retries'],
+    [{ outage: { delayMs: 0 } }, 'outage.delayMs'],
+    [{ shutdownTimeoutMs: -5 }, 'shutdownTimeoutMs'],
+    [{ queues: { urgent: 1 } }, 'queues.urgent'],
+  ])('refuses %j, naming %s', (options, option) => {
+    const err = refusal(() => resolveWorkerOptions(options as never));
+    expect(err.details.option).toBe(option);
+    expect(err.message).toContain(option);
   });
 });
