@@ -10,7 +10,9 @@ import { getConfig } from './config.js';
 import { codeFromStack, DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
 import type { ProgressState } from './progress.js';
+import { isJobIdShape } from './limits.js';
 import { producerRedis, readyProducerQueue } from './queues.js';
+import { sleep } from './time.js';
 
 /**
  * Where a job is in its life. `pending`: recorded and committed, not yet in Redis (the push
@@ -72,8 +74,6 @@ export interface JobSnapshot<R = unknown> {
   finishedAt?: Date;
 }
 
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The error `result()` rejects with for a failed BullMQ job. */
 export function jobFailure(job: Job): DeferralError {
@@ -165,10 +165,26 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     return { state: mapState(await (await this.bull()).getJobState(this.id)), row };
   }
 
-  /** BullMQ's state, with `cancelled` for a job removed by cancel() or stopped by it while running. */
+  /**
+   * The row of this job if it says the job's work committed. With a job table the row is the truth
+   * about that: BullMQ can have failed such a job (it ran out of stalls before a worker acknowledged it).
+   */
+  private async committedRow(): Promise<DeferredJobRecord | undefined> {
+    const found = await findRecord(this.id, this.records);
+    return found?.row.state === 'completed' ? found.row : undefined;
+  }
+
+  /** Where a job BullMQ failed really stands: completed if its work committed, cancelled if cancel() stopped it. */
+  private async afterFailure(): Promise<{ state: 'completed'; row: DeferredJobRecord } | { state: 'cancelled' | 'failed' }> {
+    const row = await this.committedRow();
+    if (row) return { state: 'completed', row };
+    return { state: (await this.cancelled()) ? 'cancelled' : 'failed' };
+  }
+
+  /** BullMQ's state, corrected by the row and the cancel mark for a failed job, and read from the row for a job Redis lacks. */
   private async stateOf(bullState: string): Promise<DeferredJobState> {
     const state = mapState(bullState);
-    if (state === 'failed' && (await this.cancelled())) return 'cancelled';
+    if (state === 'failed') return (await this.afterFailure()).state;
     return state === 'unknown' ? (await this.withoutRedis()).state : state;
   }
 
@@ -194,10 +210,14 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     for (let wait = 20; ; wait = Math.min(wait * 1.5, 500)) {
       const job = await (await this.bull()).getJob(this.id);
       if (job?.finishedOn) {
-        const state = await this.stateOf(await job.getState());
+        const state = mapState(await job.getState());
         if (state === 'completed') return decodeResult(job.returnvalue) as R;
-        if (state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled while it ran`, { jobId: this.id, queue: this.queue });
-        if (state === 'failed') throw jobFailure(job);
+        if (state === 'failed') {
+          const after = await this.afterFailure();
+          if (after.state === 'completed') return decodeResult(recordedResult(after.row)) as R;
+          if (after.state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${this.id} was cancelled while it ran`, { jobId: this.id, queue: this.queue });
+          throw jobFailure(job);
+        }
       } else if (!job) {
         // A push after a commit, without a job table, that Redis did not take: the job is lost, say why.
         if (this.gate?.state === 'failed') throw this.gate.error;
@@ -216,8 +236,9 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
 
   async snapshot(): Promise<JobSnapshot<R>> {
     // State first, then the job: a job read after its final state carries its result or error.
-    const state = await this.state();
     const bull = await this.bull();
+    const bullState = await bull.getJobState(this.id);
+    const state = await this.stateOf(bullState);
     const job = await bull.getJob(this.id);
     if (!job) {
       const { state: known, row } = await this.withoutRedis();
@@ -237,7 +258,10 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
       createdAt: at(job.timestamp), runAt: job.delay ? at(job.timestamp + job.delay) : undefined,
       startedAt: at(job.processedOn), finishedAt: at(job.finishedOn),
     };
-    if (state === 'completed') snap.result = decodeResult(job.returnvalue) as R;
+    if (state === 'completed') {
+      const row = bullState === 'completed' ? undefined : await this.committedRow();
+      snap.result = decodeResult(row ? recordedResult(row) : job.returnvalue) as R;
+    }
     if (state === 'failed' || (state === 'cancelled' && job.finishedOn)) {
       const { remoteMessage, remoteStack, remoteCode } = jobFailure(job).details as { remoteMessage: string; remoteStack?: string; remoteCode?: string };
       snap.error = { message: remoteMessage, stack: remoteStack, code: remoteCode };
@@ -299,7 +323,8 @@ export class InlineJob<R = unknown> implements DeferredJob<R> {
  * ```
  */
 export async function getJob(id: string): Promise<DeferredJob | undefined> {
-  if (typeof id !== 'string' || id.length === 0 || id.includes(':')) return undefined;
+  // An id no job can have is not looked up (a NUL would reach the job table's query as an SQL error).
+  if (!isJobIdShape(id)) return undefined;
   const states = await Promise.all(QUEUE_NAMES.map(async (q) => (await readyProducerQueue(q)).getJobState(id)));
   const index = states.findIndex((s) => s !== 'unknown');
   if (index >= 0) return new QueuedJob(id, QUEUE_NAMES[index]);
