@@ -1,5 +1,5 @@
 // The public surface of typeorm-deferred/dashboard: explicit named re-exports only.
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { challenge, makeAuthenticator } from './auth.js';
 import { mountBoard } from './board.js';
 import { streamJobEvents } from './events.js';
@@ -30,6 +30,21 @@ export function createAuthenticator(options: DashboardOptions): (request: Fastif
 /** The WWW-Authenticate value a 401 of these options should carry. */
 export function authenticationChallenge(options: DashboardOptions): string {
   return challenge(resolveDashboardOptions(options));
+}
+
+/**
+ * Answers an error without showing internals to the caller: fastify's own 4xx (a malformed request)
+ * keep their message; anything else is logged with its stack and answered 500 with a request id to
+ * quote, its message shown to admins only. A throwing `authenticate()` lands here too.
+ */
+function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyReply, identity: Identity | undefined): FastifyReply {
+  const status = err.statusCode ?? 500;
+  reply.header('cache-control', 'no-store');
+  if (status >= 400 && status < 500) {
+    return reply.code(status).send({ error: err.code?.startsWith('FST_') ? err.message : status === 404 ? 'not found' : 'bad request' });
+  }
+  request.log.error({ err }, 'typeorm-deferred dashboard: internal error');
+  return reply.code(500).send({ error: 'internal error', requestId: request.id, ...(identity?.admin ? { message: err.message } : {}) });
 }
 
 /**
@@ -70,6 +85,7 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
 
   // Unknown paths under the prefix go through the same hook: 401 before 404, so anonymous callers learn nothing.
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
+  app.setErrorHandler((err: FastifyError, request, reply) => sendError(err, request, reply, identities.get(request)));
 
   for (const route of routes) {
     app.route({

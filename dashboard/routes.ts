@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import { isDeferralError } from '../src/errors.js';
 import { getJob, type DeferredJob, type JobSnapshot } from '../src/job.js';
+import { hasControlChars } from '../src/limits.js';
 import { jobsFor } from '../src/records.js';
 import type { Identity, ResolvedDashboardOptions } from './options.js';
 import { notFoundPage, progressPage, safeNext } from './page.js';
@@ -50,15 +51,20 @@ export async function visibleJob(id: string, identity: Identity): Promise<{ job:
  * ```
  */
 export function isCrossSite(headers: RouteRequest['headers']): boolean {
-  if (headers['sec-fetch-site'] === 'cross-site') return true;
+  // Fails closed: a header sent twice (an array), an opaque or unreadable origin counts as cross-site.
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && (typeof site !== 'string' || site === 'cross-site')) return true;
   const origin = headers.origin;
-  if (typeof origin !== 'string' || origin === 'null') return origin === 'null';
+  if (origin === undefined) return false;
+  if (typeof origin !== 'string' || origin === 'null' || typeof headers.host !== 'string') return true;
   try {
     return new URL(origin).host !== headers.host;
   } catch {
     return true;
   }
 }
+
+const isRecordLookup = (text: string) => text.length > 0 && text.length <= 255 && !hasControlChars(text);
 
 /** A job row as the records API shows it (no payload: arguments may hold what other users must not see). */
 function recordView(r: DeferredJobRecord) {
@@ -71,6 +77,8 @@ export const routes: Route[] = [
     method: 'GET',
     url: '/api/records/:model/:id/jobs',
     async handler({ identity, params }) {
+      // Names and keys no row can have are not looked up (a NUL would reach the query as an SQL error).
+      if (!isRecordLookup(params.model) || !isRecordLookup(params.id)) return { status: 404, body: { error: 'not found' } };
       let rows: DeferredJobRecord[];
       try {
         rows = await jobsFor(params.model, params.id, { limit: 200 });
