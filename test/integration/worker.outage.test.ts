@@ -30,24 +30,34 @@ function serverOf(options: DataSourceOptions): { host: string; port: number } {
   return { host: o.host, port: o.port };
 }
 
-describe.each(['postgres', 'mariadb'] as DbKind[])('a database outage while a worker drains, on %s', (kind) => {
-  let h: Harness | undefined;
-  let proxy: TcpProxy | undefined;
-  const logged: string[] = [];
+/** The harness and proxy of each test, closed after it (the harness first: its worker talks through the proxy). */
+function outageScope(): { h?: Harness; proxy?: TcpProxy } {
+  const scope: { h?: Harness; proxy?: TcpProxy } = {};
   afterEach(async () => {
-    await h?.cleanup();
-    await proxy?.close();
-    h = proxy = undefined;
+    await scope.h?.cleanup();
+    await scope.proxy?.close();
+    scope.h = scope.proxy = undefined;
   });
+  return scope;
+}
+
+/** Configures the library with the harness' database reached through a new proxy (the worker's view); the test reads it directly. */
+async function behindProxy(scope: { h?: Harness; proxy?: TcpProxy }, entities: DataSourceOptions['entities']): Promise<TcpProxy> {
+  const h = scope.h!;
+  const proxy = (scope.proxy = await TcpProxy.start(serverOf(h.options)));
+  configure({ connection: REDIS_URL, prefix: h.prefix, dataSources: { main: new DataSource({ ...throughProxy(h.options, proxy), entities }) } });
+  return proxy;
+}
+
+describe.each(['postgres', 'mariadb'] as DbKind[])('a database outage while a worker drains, on %s', (kind) => {
+  const s = outageScope();
+  const logged: string[] = [];
 
   const counts = () => producerQueue('default').getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
 
   it('10 s without the database, default options: no job fails, none is lost, each effect applies once, the table agrees', async () => {
-    h = await setup(kind, {}, false, { entities: RECORDING });
-    proxy = await TcpProxy.start(serverOf(h.options));
-    // The worker's data source goes through the proxy; the test reads the database directly.
-    const proxied = new DataSource({ ...throughProxy(h.options, proxy), entities: RECORDING });
-    configure({ connection: REDIS_URL, prefix: h.prefix, dataSources: { main: proxied } });
+    const h = (s.h = await setup(kind, {}, false, { entities: RECORDING }));
+    const proxy = await behindProxy(s, RECORDING);
     await h.startWorker({ queues: { high: 0, default: 4, low: 0 }, logger: { info: () => undefined, error: (m) => logged.push(m) } });
     const handles: DeferredJob<string>[] = [];
     for (let i = 0; i < 300; i += 50) handles.push(...await Promise.all(Array.from({ length: 50 }, () => Deferred(Effect, 'main', 'ops', 'record', 30))));
@@ -75,21 +85,15 @@ describe.each(['postgres', 'mariadb'] as DbKind[])('a database outage while a wo
 });
 
 describe('a Redis outage while a worker drains', () => {
-  let h: Harness | undefined;
-  let proxy: TcpProxy | undefined;
-  afterEach(async () => {
-    await h?.cleanup();
-    await proxy?.close();
-    h = proxy = undefined;
-  });
+  const s = outageScope();
 
   it('the worker keeps running through 5 s without Redis and finishes every job once', async () => {
-    h = await setup('postgres', {}, false, { entities: RECORDING });
+    const h = (s.h = await setup('postgres', {}, false, { entities: RECORDING }));
     const redis = new URL(REDIS_URL);
-    proxy = await TcpProxy.start({ host: redis.hostname, port: Number(redis.port || 6379) });
+    const proxy = (s.proxy = await TcpProxy.start({ host: redis.hostname, port: Number(redis.port || 6379) }));
     // Only the worker's connection goes through the proxy: the producer and the test still reach Redis.
     await h.startWorker({ connection: `redis://127.0.0.1:${proxy.port}`, queues: { high: 0, default: 4, low: 0 }, logger: { info: () => undefined, error: () => undefined } });
-    const handles = await Promise.all(Array.from({ length: 200 }, () => Deferred(Effect, h!.dataSource, 'ops', 'record', 20)));
+    const handles = await Promise.all(Array.from({ length: 200 }, () => Deferred(Effect, h.dataSource, 'ops', 'record', 20)));
     while ((await producerQueue('default').getJobCounts('completed')).completed < 30) await sleep(50);
     await proxy.cut();
     await sleep(5_000);
@@ -102,16 +106,10 @@ describe('a Redis outage while a worker drains', () => {
 });
 
 describe('what counts as an outage, and its bound', () => {
-  let h: Harness | undefined;
-  let proxy: TcpProxy | undefined;
-  afterEach(async () => {
-    await h?.cleanup();
-    await proxy?.close();
-    h = proxy = undefined;
-  });
+  const s = outageScope();
 
   it('a socket error from a service the method calls, while the database answers, is an ordinary failure', async () => {
-    h = await setup('postgres', {}, { relay: false });
+    const h = (s.h = await setup('postgres', {}, { relay: false }));
     const job = await DeferredType({ attempts: 1 })(Account, h.dataSource, 1, 'callService', 'ECONNREFUSED');
     const err = await failure(job.result({ timeoutMs: 10_000 }));
     expect(err.details.remoteMessage).toContain('10.9.8.7:443');
@@ -120,9 +118,8 @@ describe('what counts as an outage, and its bound', () => {
   });
 
   it('past outage.retries, a job that still cannot reach its database fails like any other error', async () => {
-    h = await setup('postgres', {}, false);
-    proxy = await TcpProxy.start(serverOf(h.options));
-    configure({ connection: REDIS_URL, prefix: h.prefix, dataSources: { main: new DataSource({ ...throughProxy(h.options, proxy), entities: ENTITIES }) } });
+    const h = (s.h = await setup('postgres', {}, false));
+    const proxy = await behindProxy(s, ENTITIES);
     await h.startWorker({ relay: false, outage: { retries: 2, delayMs: 50, maxDelayMs: 100 }, logger: { info: () => undefined, error: () => undefined } });
     await proxy.cut();
     const job = await Deferred(Account, 'main', 1, 'totalBalance');
