@@ -125,6 +125,36 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     expect(await (await getJob(unrecorded))!.result()).toBe(15);
   });
 
+  it('rows left queued or delayed (their last update lost) take the outcome of a finished BullMQ job; unfinished ones are left alone', async () => {
+    await start(false);
+    const a = await account();
+    const long = new Date(Date.now() - 120_000).toISOString();
+    // Same creation time: the rounds go by id, and the unfinished one comes first.
+    const ids = { waiting: `a-waiting-${h!.prefix}`, failed: `b-failed-${h!.prefix}`, completed: `c-done-${h!.prefix}` };
+    for (const [outcome, id] of Object.entries(ids)) {
+      await h!.dataSource.manager.insert(DeferredJobRecord, { ...newRecord(id, depositPayload(a.id, 5), NOW), state: outcome === 'completed' ? 'delayed' : 'queued', createdAt: long });
+      await pushJob(id, depositPayload(a.id, 5), NOW);
+    }
+    const dead = new Worker('default', undefined, { connection: { host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) }, prefix: h!.prefix, autorun: false });
+    try {
+      for (let taken = await dead.getNextJob('dead-worker'); taken; taken = await dead.getNextJob('dead-worker', { block: false })) {
+        if (taken.id === ids.failed) await taken.moveToFailed(new Error('the database was down when this was recorded'), 'dead-worker');
+        else if (taken.id === ids.completed) await taken.moveToCompleted(encodeResult(15), 'dead-worker', false);
+        else await taken.moveToDelayed(Date.now() + 60_000, 'dead-worker');
+      }
+    } finally {
+      await dead.close();
+    }
+    // One row per round: the cursor walks on past the unfinished row instead of checking it again and again.
+    const rounds = [];
+    for (let i = 0; i < 3; i++) rounds.push(await reconcileRecords(h!.dataSource, { olderThanMs: 60_000, limit: 1 }));
+    expect(rounds).toEqual([0, 1, 1]);
+    expect(await row(ids.failed)).toMatchObject({ state: 'failed', error: 'the database was down when this was recorded' });
+    expect(await row(ids.completed)).toMatchObject({ state: 'completed', percent: 100 });
+    expect(await (await getJob(ids.completed))!.result()).toBe(15);
+    expect(await row(ids.waiting)).toMatchObject({ state: 'queued' });
+  });
+
   it('two deliveries of one job at the same time apply its effects once', async () => {
     await start(false);
     const a = await account();
