@@ -1,4 +1,6 @@
 import { Column, Entity, getMetadataArgsStorage, Index, PrimaryColumn } from 'typeorm';
+import { DeferralError } from '../src/errors.js';
+import { nameProblem } from '../src/limits.js';
 
 /** The table name used unless {@link setDeferredJobTable} says otherwise. */
 export const DEFAULT_JOB_TABLE = 'deferred_job';
@@ -54,6 +56,9 @@ export class DeferredJobRecord {
  * ```
  */
 export function setDeferredJobTable(name: string): void {
+  // 63: PostgreSQL's identifier limit (MySQL's is 64).
+  const problem = nameProblem(name, 63);
+  if (problem) throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid job table name: ${JSON.stringify(name)} ${problem}`, { option: 'name', value: name });
   const table = getMetadataArgsStorage().tables.find((t) => t.target === DeferredJobRecord);
   if (table) table.name = name;
 }

@@ -2,8 +2,8 @@ import { InstanceChecker, type DataSource } from 'typeorm';
 import type { Redis, RedisOptions } from 'ioredis';
 import { watchTransactions } from './after-commit.js';
 import { DeferralError } from './errors.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES } from './limits.js';
-import { validateOptions, type DeferredOptions } from './options.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, nameProblem } from './limits.js';
+import { show, validateOptions, type DeferredOptions } from './options.js';
 import type { CallInfo, Uid } from './call.js';
 
 /** Where Redis is: a URL, ioredis options, or an ioredis client that you own and close. */
@@ -58,8 +58,11 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
   if (typeof dataSources !== 'object' || dataSources === null) throw bad('dataSources', dataSources, 'must map names to TypeORM DataSources');
   for (const [name, ds] of Object.entries(dataSources)) {
     if (!InstanceChecker.isDataSource(ds)) throw bad(`dataSources.${name}`, ds, 'is not a TypeORM DataSource');
+    const problem = nameProblem(name);
+    if (problem) throw bad(`dataSources[${show(name)}]`, name, `a data source name ${problem}`);
   }
-  if (typeof prefix !== 'string' || prefix.length === 0) throw bad('prefix', prefix, 'must be a non-empty string');
+  const prefixProblem = nameProblem(prefix);
+  if (prefixProblem) throw bad('prefix', prefix, prefixProblem);
   if (authorize !== undefined && typeof authorize !== 'function') throw bad('authorize', authorize, 'must be a function (uid, call) => boolean');
   const { maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES } = config;
   if (!(Number.isSafeInteger(maxPayloadBytes) && maxPayloadBytes > 0)) throw bad('maxPayloadBytes', maxPayloadBytes, 'must be a whole number of bytes > 0');

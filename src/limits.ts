@@ -35,6 +35,14 @@ export function jobIdProblem(id: unknown): string | undefined {
   return undefined;
 }
 
+/** Why `name` cannot be a name the library keeps (a repository, a data source, a prefix), or undefined when it can. */
+export function nameProblem(name: unknown, max = 255): string | undefined {
+  if (typeof name !== 'string' || name.length === 0) return 'must be a non-empty string';
+  if (name.length > max) return `must be at most ${max} characters long (it has ${name.length})`;
+  if (hasControlChars(name)) return 'must not contain control characters';
+  return undefined;
+}
+
 /** Why `uid` cannot be a uid, or undefined when it can. */
 export function uidProblem(uid: unknown): string | undefined {
   if (typeof uid === 'number') return Number.isFinite(uid) ? undefined : 'must be a finite number';

@@ -1,6 +1,8 @@
 import { InstanceChecker, MongoRepository, Repository, TreeRepository, type DataSource, type EntityManager, type ObjectLiteral } from 'typeorm';
 import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
+import { nameProblem } from './limits.js';
+import { show } from './options.js';
 
 type AnyClass = abstract new (...args: never[]) => unknown;
 
@@ -74,10 +76,13 @@ export function registerRepository<E extends ObjectLiteral, R extends Repository
   build: (base: Repository<E>) => R,
   options: { name?: string } = {},
 ): RepositoryFactory<R> {
-  const repositoryName = options.name ?? `${entity.name}Repository`;
-  if (typeof entity !== 'function' || typeof build !== 'function' || !repositoryName) {
+  const repositoryName = options.name ?? `${entity?.name}Repository`;
+  if (typeof entity !== 'function' || typeof build !== 'function') {
     throw new DeferralError('DEFER_ERR_INVALID_OPTION', 'registerRepository(Entity, base => base.extend({...}), { name? }) takes an entity class and a builder', { entity, repositoryName });
   }
+  // The name travels in payloads and is kept in the job table's model column (varchar(255)).
+  const problem = nameProblem(repositoryName);
+  if (problem) throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option name: ${show(repositoryName)} ${problem}`, { option: 'name', value: repositoryName });
   const factory = Object.assign(
     (source: DataSource | EntityManager): R => {
       const manager = InstanceChecker.isDataSource(source) ? source.manager : source;
