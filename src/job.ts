@@ -238,7 +238,9 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     // State first, then the job: a job read after its final state carries its result or error.
     const bull = await this.bull();
     const bullState = await bull.getJobState(this.id);
-    const state = await this.stateOf(bullState);
+    // A failed job is looked at once more (row, cancel mark); its committed row, if any, carries the result.
+    const after = bullState === 'failed' ? await this.afterFailure() : undefined;
+    const state = after ? after.state : await this.stateOf(bullState);
     const job = await bull.getJob(this.id);
     if (!job) {
       const { state: known, row } = await this.withoutRedis();
@@ -258,10 +260,7 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
       createdAt: at(job.timestamp), runAt: job.delay ? at(job.timestamp + job.delay) : undefined,
       startedAt: at(job.processedOn), finishedAt: at(job.finishedOn),
     };
-    if (state === 'completed') {
-      const row = bullState === 'completed' ? undefined : await this.committedRow();
-      snap.result = decodeResult(row ? recordedResult(row) : job.returnvalue) as R;
-    }
+    if (state === 'completed') snap.result = decodeResult(after?.state === 'completed' ? recordedResult(after.row) : job.returnvalue) as R;
     if (state === 'failed' || (state === 'cancelled' && job.finishedOn)) {
       const { remoteMessage, remoteStack, remoteCode } = jobFailure(job).details as { remoteMessage: string; remoteStack?: string; remoteCode?: string };
       snap.error = { message: remoteMessage, stack: remoteStack, code: remoteCode };
