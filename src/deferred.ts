@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InstanceChecker, type DataSource, type EntityManager, type Repository } from 'typeorm';
+import { InstanceChecker } from 'typeorm';
 import { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import { afterCommit, CommitGate, inTransaction } from './after-commit.js';
 import { pushJob, pushRecorded } from './enqueue.js';
@@ -11,43 +11,11 @@ import { currentJob, type JobContext } from './context.js';
 import { InlineJob, QueuedJob, type DeferredJob } from './job.js';
 import { authorizeCall, buildPayload, prepareCall } from './invoke.js';
 import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from './options.js';
-import { resolveDataSource, type RepositoryFactory } from './registry.js';
+import { resolveDataSource } from './registry.js';
+import type { DbArgument, DeferredFunction } from './deferred-signature.js';
 import { outsideJobs } from './single-connection.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Fn = (...args: any[]) => any;
-/** The names of the function-valued members of T. */
-export type MethodNames<T> = { [K in keyof T]-?: T[K] extends Fn ? K : never }[keyof T] & string;
-/** The custom methods of a repository: those that are not Repository's own. */
-export type RepositoryMethodNames<R> = Exclude<MethodNames<R>, keyof Repository<never>>;
-// A repository is never a record: without this, its base methods would pass as record methods.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type RecordMethodNames<E> = E extends Repository<any> ? never : MethodNames<E>;
-type ArgsOf<F> = F extends Fn ? Parameters<F> : never;
-type ResultOf<F> = F extends Fn ? Awaited<ReturnType<F>> : never;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyClass = abstract new (...args: any[]) => any;
-
-/** Where the call's data lives: a registered DataSource, its name, or one of its EntityManagers. */
-export type DbArgument = DataSource | EntityManager | string;
-
-/**
- * The signature of `Deferred` and of every variant made by `DeferredType()`.
- * Method names and argument types are checked against the model.
- */
-export interface DeferredFunction {
-  /** A custom repository from `registerRepository` (the factory or a repository it made). */
-  <R extends object, M extends RepositoryMethodNames<R>>(model: RepositoryFactory<R>, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  <R extends Repository<any>, M extends RepositoryMethodNames<R>>(model: R, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<R[M]>): Promise<DeferredJob<ResultOf<R[M]>>>;
-  /** A static method of an entity class. */
-  <C extends AnyClass, M extends MethodNames<C>>(model: C, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<C[M]>): Promise<DeferredJob<ResultOf<C[M]>>>;
-  /** An instance method, called on each record after the worker reloads it. */
-  <E extends object, M extends RecordMethodNames<E>>(model: readonly E[], db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<Array<ResultOf<E[M]>>>>;
-  <E extends object, M extends RecordMethodNames<E>>(model: E, db: DbArgument, uid: Uid, method: M, ...args: ArgsOf<E[M]>): Promise<DeferredJob<ResultOf<E[M]>>>;
-  /** A static method of the entity with this name (not type-checked). */
-  (model: string, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob<unknown>>;
-}
+export type { DbArgument, DeferrableMethodNames, DeferredArgs, DeferredFunction, DeferredModel, DeferredResult, MethodNames, RepositoryMethodNames } from './deferred-signature.js';
 
 let nested = 0;
 

@@ -1,5 +1,5 @@
 // Entities for the type tests. Only their types matter: nothing here runs.
-import { Column, DataSource, Entity, EntityManager, PrimaryGeneratedColumn } from 'typeorm';
+import { BaseEntity, Column, DataSource, Entity, EntityManager, PrimaryGeneratedColumn } from 'typeorm';
 import { Deferrable, registerRepository } from '../../src/index.js';
 
 @Entity()
@@ -53,8 +53,26 @@ export const InvoiceRepository = registerRepository(Invoice, (base) => base.exte
   },
 }));
 
+/** An Active Record entity: BaseEntity's own methods (save, find…) are not deferrable. */
+@Entity()
+export class Report extends BaseEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column('varchar') title!: string;
+
+  @Deferrable()
+  async generate(format: 'pdf' | 'csv'): Promise<string> {
+    return `${this.title}.${format}`;
+  }
+
+  @Deferrable()
+  static async rebuildAll(since?: Date): Promise<number> {
+    return since ? 1 : 0;
+  }
+}
+
 export declare const ds: DataSource;
 export declare const manager: EntityManager;
 export declare const invoice: Invoice;
 export declare const invoices: Invoice[];
 export declare const readonlyInvoices: readonly Invoice[];
+export declare const report: Report;

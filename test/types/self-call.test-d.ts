@@ -16,10 +16,10 @@ export class Ledger {
   }
 
   // 8. Inside a method, `this` has the polymorphic type `this` (a type parameter
-  // bounded by Ledger), not Ledger. TypeScript cannot resolve
-  // `MethodNames<this>` while `this` is still generic, so 'recompute' is not
-  // known to be a method name and no overload matches. This is a TypeScript
-  // limitation, not a library bug; use one of the two idioms below.
+  // bounded by Ledger), not Ledger. TypeScript cannot resolve the method names
+  // of `this` while `this` is still generic, so 'recompute' is not known to be
+  // a method name. This is a TypeScript limitation, not a library bug; use one
+  // of the two idioms below.
   async polymorphicThis() {
     // @ts-expect-error: `this` is the polymorphic `this` type; MethodNames<this> stays unresolved
     return Deferred(this, ds, 1, 'recompute', 2);
