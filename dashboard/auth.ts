@@ -16,6 +16,7 @@ function matchAll<T>(entries: Array<[string, T]>, matches: (key: string, value: 
   return found;
 }
 
+// Only uid and admin: an identity from the application's options never carries `metricsOnly`.
 const identityOf = (i: Identity): Identity => ({ uid: i.uid, admin: i.admin === true });
 
 /** Turns a request into an identity: `authenticate` first, then bearer tokens, then basic auth. */

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, F
 import { challenge, makeAuthenticator } from './auth.js';
 import { mountBoard } from './board.js';
 import { streamJobEvents } from './events.js';
+import { metricsScraper, mountMetrics } from './metrics.js';
 import { resolveDashboardOptions, type DashboardOptions, type Identity } from './options.js';
 import { routes } from './routes.js';
 import { JobWatcher } from './watch.js';
@@ -50,7 +51,8 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
 /**
  * The typeorm-deferred dashboard as a fastify plugin: bull-board at `/queues` (admins), the job
  * API at `/api/jobs/:id` (+ `/events` as Server-Sent Events, `/cancel` by POST) and a progress
- * page at `/jobs/:id`, all under the prefix you register it with, all behind authentication.
+ * page at `/jobs/:id`, Prometheus metrics at `/metrics` (admins and `metricsToken`), all under the
+ * prefix you register it with, all behind authentication.
  * Register it after `configure()`.
  *
  * @example
@@ -75,7 +77,7 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
   const identity = (request: FastifyRequest) => identities.get(request)!;
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const found = await authenticate(request);
+    const found = (await authenticate(request)) ?? metricsScraper(request, options, basePath);
     if (!found) {
       await reply.code(401).header('www-authenticate', challenge(options)).header('cache-control', 'no-store').send({ error: 'authentication required' });
       return reply;
@@ -106,6 +108,7 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
     });
   }
   app.get('/api/jobs/:id/events', (request, reply) => streamJobEvents(request, reply, identity(request), watcher, streams));
+  await mountMetrics(app, identity);
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {

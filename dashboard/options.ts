@@ -5,6 +5,8 @@ import { DeferralError } from '../src/errors.js';
 export interface Identity {
   uid: string | number;
   admin?: boolean;
+  /** Set for a caller that presented `metricsToken`: it may read `/metrics` only. */
+  metricsOnly?: boolean;
 }
 
 /**
@@ -23,6 +25,8 @@ export interface DashboardOptions {
   tokens?: Record<string, Identity>;
   /** `Authorization: Basic …` user name → password and identity. Browsers prompt for it. */
   basicAuth?: Record<string, Identity & { password: string }>;
+  /** `Authorization: Bearer <metricsToken>` may read `GET /metrics` (Prometheus) and nothing else; admins may too. */
+  metricsToken?: string;
   /** bull-board without retry/remove/clean buttons. @defaultValue `false` */
   readOnly?: boolean;
   /** How long the progress page follows a job before it says the job takes too long. @defaultValue `600000` (10 min) */
@@ -49,6 +53,9 @@ export function resolveDashboardOptions(options: DashboardOptions = {}): Resolve
   for (const [token, id] of Object.entries(tokens ?? {})) {
     if (token.length < 16) throw invalid('tokens', '<hidden>', 'each token must be at least 16 characters long');
     if (!id || !isUid(id.uid)) throw invalid('tokens', '<hidden>', 'each token maps to { uid: string | number, admin?: boolean }');
+  }
+  if (options.metricsToken !== undefined && !(typeof options.metricsToken === 'string' && options.metricsToken.length >= 16)) {
+    throw invalid('metricsToken', '<hidden>', 'must be a string of at least 16 characters');
   }
   for (const [user, entry] of Object.entries(basicAuth ?? {})) {
     if (!entry || typeof entry.password !== 'string' || entry.password.length === 0 || !isUid(entry.uid)) {

@@ -29,6 +29,8 @@ export interface CallPayload {
   uid: Uid;
   args: { json: unknown; meta?: unknown };
   opts: { transaction: boolean; skipMissing: boolean; timeout?: number };
+  /** The W3C `traceparent` of the enqueue's span, when something traces: attempts join that trace. */
+  trace?: string;
 }
 
 /**

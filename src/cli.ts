@@ -91,7 +91,7 @@ async function worker(values: Record<string, string | boolean | undefined>): Pro
     shutdownTimeoutMs: timeout,
     handleSignals: true,
     verbose: !values.quiet,
-    logger: { info: (m) => console.log(m), error: (m, e) => console.error(m, e ?? '') },
+    logger: { info: (f, m) => console.log(m ?? f), warn: (f, m) => console.warn(m, f), error: (f, m) => console.error(m, f) },
   });
   const consuming = QUEUE_NAMES.filter((q) => w.concurrency[q] > 0).map((q) => `${q}=${w.concurrency[q]}`).join(' ');
   console.log(`[typeorm-deferred] worker ${process.pid} consuming ${consuming} (prefix ${getConfig().prefix}); stop with SIGTERM or Ctrl-C`);

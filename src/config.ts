@@ -1,10 +1,12 @@
 import { InstanceChecker, type DataSource } from 'typeorm';
 import type { Redis, RedisOptions } from 'ioredis';
+import type { Telemetry } from 'bullmq';
 import { watchTransactions } from './after-commit.js';
 import { DeferralError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, nameProblem } from './limits.js';
 import { show, validateOptions, type DeferredOptions } from './options.js';
 import type { CallInfo, Uid } from './call.js';
+import type { MetricsSetting } from './metrics.js';
 
 /** Where Redis is: a URL, ioredis options, or an ioredis client that you own and close. */
 export type ConnectionSetting = string | RedisOptions | Redis;
@@ -34,11 +36,19 @@ export interface DeferredConfig {
    * limit is at most 65 535 bytes, what its `text` column holds. @defaultValue `524288` (512 KiB)
    */
   maxPayloadBytes?: number;
+  /**
+   * Prometheus metrics (`deferred_*`) through prom-client, when it is installed: into its default
+   * registry, or `{ registry }`; `false` turns them off. @defaultValue `{}` (prom-client's default registry)
+   */
+  metrics?: MetricsSetting;
+  /** BullMQ's own OpenTelemetry integration (e.g. `new BullMQOtel('app')` from bullmq-otel), passed to its queues and workers. */
+  telemetry?: Telemetry;
 }
 
 /** The configuration after checks, as the rest of the library sees it. */
-export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' | 'dataSources' | 'maxPayloadBytes'>> {
+export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' | 'dataSources' | 'maxPayloadBytes' | 'metrics'>> {
   connection: ConnectionSetting;
+  telemetry?: Telemetry;
   authorize?: DeferredConfig['authorize'];
   defaults: Readonly<DeferredOptions>;
 }
@@ -66,6 +76,11 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
   if (authorize !== undefined && typeof authorize !== 'function') throw bad('authorize', authorize, 'must be a function (uid, call) => boolean');
   const { maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES } = config;
   if (!(Number.isSafeInteger(maxPayloadBytes) && maxPayloadBytes > 0)) throw bad('maxPayloadBytes', maxPayloadBytes, 'must be a whole number of bytes > 0');
+  const { metrics = {}, telemetry } = config;
+  if (metrics !== false && (typeof metrics !== 'object' || metrics === null
+    || (metrics.registry !== undefined && typeof (metrics.registry as { metrics?: unknown } | null)?.metrics !== 'function'))) {
+    throw bad('metrics', metrics, 'must be false or { registry?: a prom-client Registry }');
+  }
   return {
     dataSources: { ...dataSources },
     prefix,
@@ -73,6 +88,8 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
     connection: connection ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     defaults: validateOptions(config.defaults),
     maxPayloadBytes,
+    metrics,
+    ...(telemetry ? { telemetry } : {}),
   };
 }
 

@@ -9,11 +9,12 @@ import { getConfig } from './config.js';
 import { DeferralError } from './errors.js';
 import { currentJob, type JobContext } from './context.js';
 import { InlineJob, QueuedJob, type DeferredJob } from './job.js';
-import { authorizeCall, buildPayload, prepareCall } from './invoke.js';
+import { authorizeCall, buildPayload, jobName, prepareCall } from './invoke.js';
 import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from './options.js';
-import { resolveDataSource } from './registry.js';
+import { resolveDataSource, type NamedDataSource } from './registry.js';
 import type { DbArgument, DeferredFunction } from './deferred-signature.js';
 import { outsideJobs } from './single-connection.js';
+import { producerSpan } from './tracing.js';
 
 export type { DbArgument, DeferrableMethodNames, DeferredArgs, DeferredFunction, DeferredModel, DeferredResult, MethodNames, RepositoryMethodNames } from './deferred-signature.js';
 
@@ -29,6 +30,46 @@ async function runInline(ctx: JobContext, payload: CallPayload): Promise<Deferre
     : await prepared.dataSource.transaction((manager) => prepared.run(manager));
   // Through the result codec, so a nested call hands back what a queued one would.
   return new InlineJob(`${ctx.id}-nested-${++nested}`, ctx.queue, decodeResult(encodeResult(value)));
+}
+
+/**
+ * Puts a built call on its queue. With the job table, its row is written first (through the
+ * caller's manager); inside a transaction, the push waits for the commit.
+ */
+async function enqueue(named: NamedDataSource, db: DbArgument, id: string, payload: CallPayload, stored: StoredJobOptions): Promise<DeferredJob> {
+  const { dataSource } = named;
+  const { queue } = stored;
+  const json = JSON.stringify(payload);
+  checkPayloadSize(json, dataSource, getConfig().maxPayloadBytes);
+  const manager = InstanceChecker.isDataSource(db) || typeof db === 'string' ? dataSource.manager : db;
+  const tx = inTransaction(manager.queryRunner) ? manager.queryRunner : undefined;
+  if (recordsEnabled(dataSource)) {
+    // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
+    const row = newRecord(id, payload, stored, json);
+    const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(row).orIgnore().execute();
+    await (tx ? insert() : outsideJobs(dataSource, insert));
+    const push = () => pushRecorded(dataSource, id, payload, stored);
+    if (tx) afterCommit(tx, push);
+    // Redis down: the row stays pending and a worker's relay pushes it later, so nothing is lost.
+    else await push().catch(() => undefined);
+    return new QueuedJob(id, queue, dataSource);
+  }
+  if (tx) {
+    // No job table: the handle itself knows the push waits for the commit.
+    const gate = new CommitGate();
+    afterCommit(tx, async () => {
+      try {
+        await pushJob(id, payload, stored);
+        gate.state = 'pushed';
+      } catch (err) {
+        gate.state = 'failed';
+        gate.error = err;
+      }
+    }, () => { gate.state = 'dropped'; });
+    return new QueuedJob(id, queue, undefined, gate);
+  }
+  await pushJob(id, payload, stored);
+  return new QueuedJob(id, queue);
 }
 
 function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction {
@@ -51,38 +92,10 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
       queue, runAt: Date.now() + delayOf(options), attempts: options.attempts ?? 1, priority: options.priority,
       backoff: options.backoff, removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail,
     };
-    const { dataSource } = named;
-    const json = JSON.stringify(payload);
-    checkPayloadSize(json, dataSource, config.maxPayloadBytes);
-    const manager = InstanceChecker.isDataSource(db) || typeof db === 'string' ? dataSource.manager : db;
-    const tx = inTransaction(manager.queryRunner) ? manager.queryRunner : undefined;
-    if (recordsEnabled(dataSource)) {
-      // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
-      const row = newRecord(id, payload, stored, json);
-      const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(row).orIgnore().execute();
-      await (tx ? insert() : outsideJobs(dataSource, insert));
-      const push = () => pushRecorded(dataSource, id, payload, stored);
-      if (tx) afterCommit(tx, push);
-      // Redis down: the row stays pending and a worker's relay pushes it later, so nothing is lost.
-      else await push().catch(() => undefined);
-      return new QueuedJob(id, queue, dataSource);
-    }
-    if (tx) {
-      // No job table: the handle itself knows the push waits for the commit.
-      const gate = new CommitGate();
-      afterCommit(tx, async () => {
-        try {
-          await pushJob(id, payload, stored);
-          gate.state = 'pushed';
-        } catch (err) {
-          gate.state = 'failed';
-          gate.error = err;
-        }
-      }, () => { gate.state = 'dropped'; });
-      return new QueuedJob(id, queue, undefined, gate);
-    }
-    await pushJob(id, payload, stored);
-    return new QueuedJob(id, queue);
+    return producerSpan({ queue, call: jobName(payload), jobId: id }, (trace) => {
+      if (trace) payload.trace = trace;
+      return enqueue(named, db, id, payload, stored);
+    });
   }) as DeferredFunction;
 }
 

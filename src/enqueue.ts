@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { CallPayload } from './call.js';
 import { jobName } from './invoke.js';
+import { callLabel, deferredMetrics } from './metrics.js';
 import { readyProducerQueue } from './queues.js';
 import { DeferralError } from './errors.js';
 import { markRecord, type StoredJobOptions } from './records.js';
@@ -25,6 +26,7 @@ export async function pushJob(id: string, payload: CallPayload, o: StoredJobOpti
   } catch (err) {
     throw new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis did not take job ${id}: ${err instanceof Error ? err.message : String(err)}`, { jobId: id, queue: o.queue }, { cause: err });
   }
+  (await deferredMetrics())?.enqueued.inc({ queue: o.queue, call: callLabel(jobName(payload)) });
 }
 
 /**

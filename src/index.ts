@@ -14,6 +14,8 @@ export { getJob } from './job.js';
 export type { DeferredJob, DeferredJobState, JobSnapshot } from './job.js';
 export { startWorker } from './worker.js';
 export type { WorkerOptions, DeferredWorker, WorkerLogger, OutageOptions } from './worker.js';
+export type { Logger, JobLogFields } from './logger.js';
+export type { MetricsRegistry, MetricsSetting } from './metrics.js';
 export { DeferralError, ERROR_CODES, isDeferralError } from './errors.js';
 export type { DeferralErrorCode } from './errors.js';
 export { EntityRef, PAYLOAD_VERSION } from './call.js';

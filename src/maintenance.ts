@@ -1,4 +1,5 @@
 import { getConfig } from './config.js';
+import { asError } from './logger.js';
 import { reconcileRecords } from './reconcile.js';
 import { pruneJobs, recordingSources, recordsEnabled } from './records.js';
 import { relayPendingJobs } from './relay.js';
@@ -24,7 +25,7 @@ export function startMaintenance(o: ResolvedWorkerOptions): () => Promise<void> 
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   const tick = () => {
-    current = round().catch((err: unknown) => o.logger.error('[typeorm-deferred] maintenance round failed (relay, reconciliation, retention)', err));
+    current = round().catch((err: unknown) => o.logger.error({ err: asError(err) }, 'maintenance round failed (relay, reconciliation, retention); the next one runs as usual'));
     void current.then(() => { if (timer) timer = setTimeout(tick, intervalMs); });
   };
   timer = setTimeout(tick, Math.min(intervalMs, 1_000));

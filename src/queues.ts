@@ -43,11 +43,11 @@ let producer: { redis: OwnedRedis; queues: Map<QueueName, Queue> } | undefined;
 
 /** The process-wide producer Queue for `name`, opened on first use. */
 export function producerQueue(name: QueueName): Queue {
-  const { connection, prefix } = getConfig();
+  const { connection, prefix, telemetry } = getConfig();
   producer ??= { redis: openRedis(connection, 'producer'), queues: new Map() };
   let queue = producer.queues.get(name);
   if (!queue) {
-    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix });
+    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix, ...(telemetry ? { telemetry } : {}) });
     queue.on('error', () => undefined);
     producer.queues.set(name, queue);
   }

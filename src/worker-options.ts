@@ -1,13 +1,11 @@
 import type { ConnectionSetting } from './config.js';
 import { DeferralError } from './errors.js';
 import { validateConcurrency, type QueueConcurrency, type QueueName } from './options.js';
+import { consoleLogger, type Logger } from './logger.js';
 import type { RelayOptions } from './relay.js';
 
-/** What a worker reports: one line per finished job, and worker-level errors. */
-export interface WorkerLogger {
-  info(message: string): void;
-  error(message: string, err?: unknown): void;
-}
+/** What a worker logs to: a pino-compatible {@link Logger}. */
+export type WorkerLogger = Logger;
 
 /** How jobs wait out a database outage (see {@link WorkerOptions.outage}). */
 export interface OutageOptions {
@@ -38,9 +36,14 @@ export interface WorkerOptions {
   handleSignals?: boolean;
   /** Minimum ms between two progress writes of one job. @defaultValue `200` */
   progressIntervalMs?: number;
-  /** Where worker-level errors and (with `verbose`) job outcomes go. @defaultValue errors to `console.error` */
-  logger?: WorkerLogger;
-  /** Log a line per finished job. @defaultValue `false` */
+  /**
+   * A pino-compatible logger (`pino()`, fastify's `app.log`): the worker logs its start and stop
+   * (`info`), failed attempts (`warn` when retried, `error` when final, with `jobId`, `queue`,
+   * `call`, `attempt`, `durationMs` and `err`), outages and its own errors.
+   * @defaultValue warnings and errors to the console
+   */
+  logger?: Logger;
+  /** Also log each completed job at `info`. @defaultValue `false` */
   verbose?: boolean;
   /**
    * The relay that pushes recorded jobs which never reached Redis (see DeferredJobRecord), and on
@@ -75,7 +78,7 @@ export interface ResolvedWorkerOptions {
   grace: number;
   handleSignals: boolean;
   progressIntervalMs: number;
-  logger: WorkerLogger;
+  logger: Logger;
   verbose: boolean;
   relay: WorkerOptions['relay'];
   recordRetentionMs?: number;
@@ -95,7 +98,13 @@ function count(option: string, value: number, min: number, infinite = false): nu
   throw invalid(option, value, `must be a whole number ≥ ${min}${infinite ? ' (or Infinity)' : ''}`);
 }
 
-const console_ = { info: () => undefined, error: (m: string, e?: unknown) => console.error(m, e ?? '') };
+/** A logger with pino's methods, or DEFER_ERR_INVALID_OPTION. */
+function checkLogger(logger: Logger | undefined): Logger {
+  if (logger === undefined) return consoleLogger;
+  const missing = (['info', 'warn', 'error'] as const).filter((level) => typeof (logger as unknown as Record<string, unknown>)?.[level] !== 'function');
+  if (missing.length) throw invalid('logger', logger, `must be pino-compatible: it has no ${missing.join(', ')} method`);
+  return logger;
+}
 
 /** Checks `startWorker()` options and fills in the defaults; throws DEFER_ERR_INVALID_OPTION naming the first bad one. */
 export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorkerOptions {
@@ -113,7 +122,7 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
     grace,
     handleSignals: options.handleSignals ?? false,
     progressIntervalMs: options.progressIntervalMs ?? 200,
-    logger: options.logger ?? console_,
+    logger: checkLogger(options.logger),
     verbose: options.verbose ?? false,
     relay: options.relay,
     recordRetentionMs: options.recordRetentionMs,

@@ -9,6 +9,9 @@ import { authorizeCall, prepareCall, dataSourceNamed } from './invoke.js';
 import { storedText } from './limits.js';
 import { startMaintenance } from './maintenance.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
+import { JobRun } from './job-run.js';
+import { asError } from './logger.js';
+import { callLabel, deferredMetrics, type DeferredMetrics } from './metrics.js';
 import { isOutage, outageDelay } from './outage.js';
 import { ProgressReporter } from './progress.js';
 import { closeRedis, openRedis } from './queues.js';
@@ -83,9 +86,14 @@ async function recordFailure(dataSource: DataSource, job: Job, err: unknown, rep
 class JobPipeline {
   private readonly outageLogged = new Map<string, number>();
 
-  constructor(private readonly o: ResolvedWorkerOptions, private readonly scope: AttemptScope) {}
+  constructor(private readonly o: ResolvedWorkerOptions, private readonly scope: AttemptScope, private readonly metrics: DeferredMetrics | undefined) {}
 
-  async process(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
+  /** Processes one job, observed: a span, a log record and metrics per attempt. */
+  process(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
+    return new JobRun(job, queue, this.o, this.metrics).run(() => this.processJob(job, queue, token));
+  }
+
+  private async processJob(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
     const reporter = new ProgressReporter(job, this.o.progressIntervalMs);
     try {
       const payload = parsePayload(job.data);
@@ -117,7 +125,7 @@ class JobPipeline {
       const delayMs = await this.putBackDelay(err, job, payload.ds, dataSource);
       // An outage is not recorded (the database is down); the next attempt marks the row again.
       if (records && (delayMs === undefined || err instanceof ShutdownAbort)) {
-        await recordFailure(dataSource, job, err, reporter).catch((e: unknown) => this.o.logger.error(`[typeorm-deferred] could not record the outcome of job ${job.id}; a maintenance round will`, e));
+        await recordFailure(dataSource, job, err, reporter).catch((e: unknown) => this.o.logger.error({ jobId: job.id, queue, err: asError(e) }, 'could not record the outcome of the job in its row; a maintenance round will'));
       }
       if (delayMs !== undefined) throw new PutBack(delayMs);
       throw err;
@@ -138,7 +146,7 @@ class JobPipeline {
     const delayMs = outageDelay(job, this.o.outage);
     if (delayMs !== undefined && Date.now() - (this.outageLogged.get(name) ?? 0) > 5_000) {
       this.outageLogged.set(name, Date.now());
-      this.o.logger.error(`[typeorm-deferred] data source ${JSON.stringify(name)} is unreachable: its jobs go back to their queues without spending an attempt (this one for ${delayMs} ms)`, err);
+      this.o.logger.warn({ dataSource: name, delayMs, err: asError(err) }, 'database unreachable: its jobs go back to their queues without spending an attempt');
     }
     return delayMs;
   }
@@ -170,26 +178,35 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
 
   const redis = openRedis(o.connection ?? config.connection, 'worker');
   const scope: AttemptScope = { cancels: await CancelListener.start(redis.client, config.prefix), active: new Set() };
-  const pipeline = new JobPipeline(o, scope);
+  const metrics = await deferredMetrics();
+  const pipeline = new JobPipeline(o, scope, metrics);
   const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
     const worker = new DeferredBullWorker(queue, (job, token) => pipeline.process(job, queue, token), {
       connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue],
       maxStalledCount: BULLMQ_STALL_LIMIT, lockDuration: o.lockDurationMs, stalledInterval: o.stalledIntervalMs,
+      ...(config.telemetry ? { telemetry: config.telemetry } : {}),
     });
-    worker.on('error', (err) => logger.error(`[typeorm-deferred] worker error on queue ${queue}: ${err.message}`, err));
-    if (o.verbose) {
-      worker.on('completed', (job) => logger.info(`[typeorm-deferred] ${queue} ${job.id} ${job.name} completed`));
-      worker.on('failed', (job, err) => logger.info(`[typeorm-deferred] ${queue} ${job?.id} ${job?.name} failed: ${err.message}`));
-    }
+    worker.on('error', (err) => logger.error({ queue, err }, 'worker error'));
+    worker.on('stalled', (jobId) => void stalled(worker, queue, jobId));
     return worker;
   });
+  /** A job taken back from a dead worker (its lock expired): it runs again, counted and logged. */
+  async function stalled(worker: Worker, queue: QueueName, jobId: string): Promise<void> {
+    const job = await READABLE_JOB.fromId(worker, jobId).catch(() => undefined);
+    const call = callLabel(job?.name);
+    metrics?.stalled.inc({ queue, call });
+    logger.warn({ jobId, queue, call }, 'job taken back from a worker that died or lost its lock; it runs again');
+  }
+
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopMaintenance = startMaintenance(o);
+  const started = { queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix, pid: process.pid };
+  logger.info(started, 'worker started');
 
   const onSignal = (signal: NodeJS.Signals) => {
-    logger.info(`[typeorm-deferred] ${signal}: finishing active jobs (up to ${o.grace} ms), then exiting`);
-    handle.close().then(() => process.exit(0), (err) => {
-      logger.error('[typeorm-deferred] error while closing', err);
+    logger.info({ signal, graceMs: o.grace }, 'stopping: finishing active jobs, then exiting');
+    handle.close().then(() => process.exit(0), (err: unknown) => {
+      logger.error({ err: asError(err) }, 'error while closing the worker');
       process.exit(1);
     });
   };
@@ -210,6 +227,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     const steps = await Promise.allSettled([scope.cancels.close(), closeRedis(redis), ...opened.map((ds) => ds.destroy())]);
     const failed = steps.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
+    logger.info({ pid: process.pid }, 'worker stopped');
   }
 
   let closing: Promise<void> | undefined;

@@ -1,0 +1,108 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dashboardPlugin } from '../../dashboard/index.js';
+import { Deferred, DeferredJobRecord, DeferredType } from '../../src/index.js';
+import { failure } from '../assert.js';
+import { Account, ENTITIES } from '../fixtures/entities.js';
+import { setup, type Harness } from '../helpers.js';
+
+const ADMIN = 'admin-token-0123456789abcdef';
+const OWNER = 'owner-token-0123456789abcdef';
+const SCRAPER = 'metrics-token-0123456789abcdef';
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** The value of one series in Prometheus text, or undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+describe('Prometheus metrics at GET /metrics', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+  });
+
+  /** The dashboard on PostgreSQL with the job table, its metrics in a registry of the test's own. */
+  async function start(): Promise<{ app: FastifyInstance; scrape: (token?: string) => Promise<string> }> {
+    h = await setup('postgres', { metrics: { registry: new Registry() } }, false, { entities: [...ENTITIES, DeferredJobRecord] });
+    const app = h.closeWith(Fastify());
+    await app.register(dashboardPlugin, { prefix: '/deferred', tokens: { [ADMIN]: { uid: 'ops', admin: true }, [OWNER]: { uid: 'ann' } }, metricsToken: SCRAPER });
+    await app.ready();
+    const scrape = async (token = SCRAPER) => {
+      const res = await app.inject({ method: 'GET', url: '/deferred/metrics', headers: bearer(token) });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toContain('text/plain');
+      return res.body;
+    };
+    return { app, scrape };
+  }
+  const account = () => h!.dataSource.manager.save(h!.dataSource.manager.create(Account, { name: 'm', balance: 1, note: null }));
+
+  it('the counters and histograms move during a drain, labelled by queue and call only (no ids, no uids)', async () => {
+    const { scrape } = await start();
+    const a = await account();
+    const ok = await Promise.all([1, 2, 3].map((n) => Deferred(a, h!.dataSource, 'user-ann-42', 'deposit', n)));
+    const bad = await DeferredType({ attempts: 2 })(a, h!.dataSource, 'user-ann-42', 'depositThenFail', 1, 'no');
+    const before = await scrape();
+    const call = { queue: 'default', call: 'Account.deposit' };
+    expect(sample(before, 'deferred_jobs_enqueued_total', call)).toBe(3);
+    expect(sample(before, 'deferred_jobs_completed_total', call)).toBeUndefined();
+    expect(sample(before, 'deferred_queue_jobs', { queue: 'default', state: 'wait' })).toBe(4);
+    expect(sample(before, 'deferred_queue_oldest_waiting_seconds', { queue: 'default' })).toBeGreaterThan(0);
+
+    await h!.startWorker({ relay: false });
+    await Promise.all(ok.map((j) => j.result({ timeoutMs: 15_000 })));
+    await failure(bad.result({ timeoutMs: 15_000 }));
+    const after = await scrape();
+    expect(sample(after, 'deferred_jobs_completed_total', call)).toBe(3);
+    const failing = { queue: 'default', call: 'Account.depositThenFail' };
+    expect(sample(after, 'deferred_jobs_failed_total', { ...failing, final: 'false' })).toBe(1);
+    expect(sample(after, 'deferred_jobs_failed_total', { ...failing, final: 'true' })).toBe(1);
+    expect(sample(after, 'deferred_jobs_retried_total', failing)).toBe(1);
+    expect(sample(after, 'deferred_job_duration_seconds_count', { ...call, outcome: 'completed' })).toBe(3);
+    expect(sample(after, 'deferred_job_duration_seconds_count', { ...failing, outcome: 'retried' })).toBe(1);
+    expect(sample(after, 'deferred_job_wait_seconds_count', call)).toBe(3);
+    expect(sample(after, 'deferred_queue_jobs', { queue: 'default', state: 'wait' })).toBe(0);
+    expect(sample(after, 'deferred_queue_jobs', { queue: 'default', state: 'completed' })).toBe(3);
+    expect(sample(after, 'deferred_queue_oldest_waiting_seconds', { queue: 'default' })).toBe(0);
+    expect(after).not.toContain('user-ann-42');
+    for (const j of [...ok, bad]) expect(after).not.toContain(j.id);
+  });
+
+  it('the outbox gauges count job table rows not yet pushed to Redis, and the age of the oldest', async () => {
+    const { scrape } = await start();
+    const a = await account();
+    const job = await Deferred(a, h!.dataSource, 'ann', 'deposit', 1);
+    expect(sample(await scrape(), 'deferred_outbox_pending')).toBe(0);
+    // A row whose push never happened (the state the outbox keeps while Redis is down), a minute old.
+    await h!.dataSource.manager.update(DeferredJobRecord, { id: job.id }, { state: 'pending', createdAt: new Date(Date.now() - 60_000).toISOString() });
+    const text = await scrape();
+    expect(sample(text, 'deferred_outbox_pending')).toBe(1);
+    expect(sample(text, 'deferred_outbox_oldest_pending_seconds')).toBeGreaterThanOrEqual(59);
+  });
+
+  it('admins and the metrics token may read /metrics; other users get 403, anonymous callers 401, and the metrics token opens nothing else', async () => {
+    const { app, scrape } = await start();
+    await scrape(ADMIN);
+    expect((await app.inject({ method: 'GET', url: '/deferred/metrics', headers: bearer(OWNER) })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'GET', url: '/deferred/metrics' })).statusCode).toBe(401);
+    for (const url of ['/deferred/api/jobs/x', '/deferred/queues', '/deferred/jobs/x']) {
+      expect((await app.inject({ method: 'GET', url, headers: bearer(SCRAPER) })).statusCode).toBe(401);
+    }
+  });
+
+  it('a metrics token shorter than 16 characters is refused when the plugin is registered', async () => {
+    h = await setup('sqlite', {}, false);
+    const app = h.closeWith(Fastify());
+    const err = await failure(app.register(dashboardPlugin, { tokens: { [ADMIN]: { uid: 'ops', admin: true } }, metricsToken: 'short' }).ready());
+    expect([err.code, err.message]).toEqual(['DEFER_ERR_INVALID_OPTION', expect.stringContaining('metricsToken')]);
+  });
+});
