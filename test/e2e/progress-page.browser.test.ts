@@ -1,6 +1,6 @@
 // The progress page (GET <prefix>/jobs/:id) in a real Chromium: live progress over SSE,
 // the result, `?next=`, a failure, the Cancel button, the "taking too long" note and 401.
-// Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`); never downloads a browser.
+// Needs Chromium at CHROMIUM_PATH, else Debian's /usr/bin/chromium (`npm test` installs it when it may); never downloads a browser.
 import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -14,7 +14,7 @@ import { Account } from '../fixtures/entities.js';
 import { setup, type Harness } from '../helpers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const USER = 'alice';
 const PASSWORD = 'e2e-secret-password';
 const SCREENSHOT = join(ROOT, 'test-results', 'progress-page.png');
@@ -58,7 +58,7 @@ const text = (page: Page, selector: string) => page.locator(selector).textConten
 describe('progress page in Chromium', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install chromium\` (the browser tests never download one)`);
+      throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install chromium\` or set CHROMIUM_PATH (the browser tests never download one)`);
     }
     browser = await chromium.launch({
       executablePath: CHROMIUM,

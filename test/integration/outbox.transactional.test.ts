@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { newRecord } from '../../src/records.js';
 import { PRODUCER_READY_TIMEOUT_MS, producerQueue } from '../../src/queues.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { ALL_DB_KINDS, setup, type Harness } from '../helpers.js';
+import { startPrivateRedis } from '../redis-server.js';
 
 const RECORDING = [...ENTITIES, DeferredJobRecord];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -20,20 +21,6 @@ const freePort = () => new Promise<number>((resolve) => {
     s.close(() => resolve(port));
   });
 });
-
-/** A private redis-server the test can stop and start again on the same port. */
-async function privateRedis(port: number, dir: string): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(true)).listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
-    });
-    if (up) return server;
-    await sleep(50);
-  }
-  throw new Error('redis-server did not start');
-}
 
 async function jobCount(): Promise<number> {
   const counts = await producerQueue('default').getJobCounts();
@@ -117,7 +104,7 @@ describe.each(ALL_DB_KINDS)('transactional enqueue and job records on %s', (kind
   it('Redis stopped during the commit: the job runs once Redis is back, through the relay', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'deferred-redis-'));
     const port = await freePort();
-    let redis = await privateRedis(port, dir);
+    let redis = await startPrivateRedis(port, dir);
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => redis.kill('SIGKILL'));
     await start(false, { connection: `redis://127.0.0.1:${port}` });
     const a = await account();
@@ -128,7 +115,7 @@ describe.each(ALL_DB_KINDS)('transactional enqueue and job records on %s', (kind
     expect((await row(job.id))!.state).toBe('pending');
     // Redis stays down longer than the push after the commit waits for it: only a relay can bring the job now.
     await sleep(PRODUCER_READY_TIMEOUT_MS + 500);
-    redis = await privateRedis(port, dir);
+    redis = await startPrivateRedis(port, dir);
     await sleep(500);
     expect((await row(job.id))!.state).toBe('pending');
     expect(await jobCount()).toBe(0);
