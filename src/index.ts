@@ -16,6 +16,8 @@ export { startWorker } from './worker.js';
 export type { WorkerOptions, DeferredWorker, WorkerLogger, OutageOptions } from './worker.js';
 export type { Logger, JobLogFields } from './logger.js';
 export type { MetricsRegistry, MetricsSetting } from './metrics.js';
+export { serveMetrics } from './metrics-server.js';
+export type { MetricsServer } from './metrics-server.js';
 export { DeferralError, ERROR_CODES, isDeferralError } from './errors.js';
 export type { DeferralErrorCode } from './errors.js';
 export { EntityRef, PAYLOAD_VERSION } from './call.js';

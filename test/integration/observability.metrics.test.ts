@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../../dashboard/index.js';
-import { Deferred, DeferredJobRecord, DeferredType } from '../../src/index.js';
+import { Deferred, DeferredJobRecord, DeferredType, serveMetrics } from '../../src/index.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { setup, type Harness } from '../helpers.js';
@@ -104,5 +104,16 @@ describe('Prometheus metrics at GET /metrics', () => {
     const app = h.closeWith(Fastify());
     const err = await failure(app.register(dashboardPlugin, { tokens: { [ADMIN]: { uid: 'ops', admin: true } }, metricsToken: 'short' }).ready());
     expect([err.code, err.message]).toEqual(['DEFER_ERR_INVALID_OPTION', expect.stringContaining('metricsToken')]);
+  });
+
+  it('serveMetrics() serves the same text on a port of its own (for a worker without a web server), and nothing else', async () => {
+    h = await setup('sqlite', { metrics: { registry: new Registry() } }, false);
+    const server = h.closeWith(await serveMetrics({ port: 0, host: '127.0.0.1' }));
+    const a = await account();
+    await Deferred(a, h.dataSource, 'ann', 'deposit', 1);
+    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, expect.stringContaining('text/plain')]);
+    expect(sample(await res.text(), 'deferred_jobs_enqueued_total', { queue: 'default', call: 'Account.deposit' })).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${server.port}/`)).status).toBe(404);
   });
 });
