@@ -200,8 +200,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopMaintenance = startMaintenance(o);
-  const started = { queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix, pid: process.pid };
-  logger.info(started, 'worker started');
+  logger.info({ queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix }, 'worker started');
 
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal, graceMs: o.grace }, 'stopping: finishing active jobs, then exiting');
@@ -227,7 +226,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
     const steps = await Promise.allSettled([scope.cancels.close(), closeRedis(redis), ...opened.map((ds) => ds.destroy())]);
     const failed = steps.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
-    logger.info({ pid: process.pid }, 'worker stopped');
+    logger.info({ prefix: config.prefix }, 'worker stopped');
   }
 
   let closing: Promise<void> | undefined;
