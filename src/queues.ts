@@ -47,7 +47,9 @@ export function producerQueue(name: QueueName): Queue {
   producer ??= { redis: openRedis(connection, 'producer'), queues: new Map() };
   let queue = producer.queues.get(name);
   if (!queue) {
-    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix, ...(telemetry ? { telemetry } : {}) });
+    // skipMetasUpdate: opening a queue to read a job (status, getJob) must write nothing to Redis;
+    // BullMQ's add scripts set the meta fields they need when a job is added.
+    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix, skipMetasUpdate: true, ...(telemetry ? { telemetry } : {}) });
     queue.on('error', () => undefined);
     producer.queues.set(name, queue);
   }

@@ -1,24 +1,20 @@
-import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDeferred, configure, Deferred } from '../../src/index.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../helpers.js';
-
-const run = promisify(execFile);
-const CLI = 'dist/src/cli.js';
-const CONFIG = 'dist/test/fixtures/cli-config.js';
+import { cli, CONFIG, jsonLines, NO_STACK, startCli } from './cli.run.js';
 
 describe('the deferred CLI', () => {
   const prefix = uniquePrefix();
   const dir = mkdtempSync(join(tmpdir(), 'deferred-cli-'));
   const env = { ...process.env, REDIS_URL, DEFERRED_PREFIX: prefix, DEFERRED_SQLITE: join(dir, 'db.sqlite') };
   let ds: DataSource;
+  const account = (name: string) => ds.manager.save(ds.manager.create(Account, { name, balance: 0, note: null }));
 
   beforeAll(async () => {
     ds = new DataSource({ type: 'better-sqlite3', database: env.DEFERRED_SQLITE, entities: ENTITIES, synchronize: true });
@@ -32,85 +28,148 @@ describe('the deferred CLI', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('worker runs jobs and, on SIGTERM, lets the active job finish and exits 0', async () => {
-    const a = await ds.manager.save(ds.manager.create(Account, { name: 'cli', balance: 0, note: null }));
+  it('worker runs jobs, logs JSON lines on a pipe, and on SIGTERM lets the active job finish and exits 0', async () => {
+    const a = await account('cli');
     const quick = await Deferred(a, ds, 1, 'deposit', 3);
     const slow = await Deferred(a, ds, 1, 'wait', 1_500);
-    const child = spawn(process.execPath, [CLI, 'worker', '--config', CONFIG, '--queues', 'high=1,default=2,low=0'], { env });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const worker = startCli(['worker', '--config', CONFIG, '--queues', 'high=1,default=2,low=0'], env);
     expect(await quick.result({ timeoutMs: 15_000 })).toBe(3);
     while ((await slow.state()) !== 'active') await new Promise((r) => setTimeout(r, 25));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
     expect(await slow.state()).toBe('completed');
     expect(await slow.result()).toBe('waited');
-    expect(out).toContain('consuming high=1 default=2');
-    expect(out).toContain('SIGTERM');
+    const records = jsonLines(worker.out());
+    expect(records.find((r) => r.msg === 'worker started')).toMatchObject({ level: 30, queues: { high: 1, default: 2, low: 0 }, prefix });
+    expect(records.some((r) => r.signal === 'SIGTERM')).toBe(true);
+    expect(records.at(-1)).toMatchObject({ msg: 'worker stopped' });
   });
 
-  it('status prints state, progress and result; --json is machine-readable; an unknown id exits 1', async () => {
-    const a = await ds.manager.save(ds.manager.create(Account, { name: 'st', balance: 0, note: null }));
+  it('worker logs a failed job as a JSON record whose err keeps the stack', async () => {
+    const a = await account('err');
+    const job = await Deferred(a, ds, 1, 'depositThenFail', 1, 'boom');
+    const worker = startCli(['worker', '--config', CONFIG], env);
+    await job.result({ timeoutMs: 15_000 }).catch(() => undefined);
+    await worker.waitFor(new RegExp(`"jobId":"${job.id}"[^\\n]*"err"`));
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    const failure = jsonLines(worker.out()).find((r) => r.jobId === job.id && r.err);
+    expect(failure).toMatchObject({ level: 50, queue: 'default', call: 'Account.depositThenFail', err: { message: 'boom' } });
+    expect(failure!.err.stack).toContain('depositThenFail');
+  });
+
+  it('status prints state, progress and result and exits 0 for a completed job; --json is machine-readable', async () => {
+    const a = await account('st');
     const job = await Deferred(a, ds, 'bob', 'deposit', 9);
-    const w = spawn(process.execPath, [CLI, 'worker', '--config', CONFIG, '--quiet'], { env });
+    const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
     await job.result({ timeoutMs: 15_000 });
-    w.kill('SIGTERM');
-    const text = await run(process.execPath, [CLI, 'status', job.id, '--prefix', prefix], { env });
+    worker.child.kill('SIGTERM');
+    const text = await cli(['status', job.id, '--prefix', prefix], env);
+    expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/state\s+completed/);
     expect(text.stdout).toMatch(/name\s+Account\.deposit/);
     expect(text.stdout).toMatch(/result\s+9/);
-    const json = JSON.parse((await run(process.execPath, [CLI, 'status', job.id, '--config', CONFIG, '--json'], { env })).stdout);
-    expect(json).toMatchObject({ id: job.id, queue: 'default', state: 'completed', result: 9, uid: 'bob', percent: 100 });
-    const unknown = await run(process.execPath, [CLI, 'status', 'nope', '--prefix', prefix], { env }).catch((e: { code: number; stderr: string }) => e);
-    expect(unknown).toMatchObject({ code: 1 });
-    expect((unknown as { stderr: string }).stderr).toContain('No job nope');
+    const json = await cli(['status', job.id, '--config', CONFIG, '--json'], env);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: job.id, queue: 'default', state: 'completed', result: 9, uid: 'bob', percent: 100 });
+    await worker.exited;
   });
 
-  it('status shows the error of a failed job with its code', async () => {
-    const a = await ds.manager.save(ds.manager.create(Account, { name: 'gone', balance: 0, note: null }));
+  it('status exits 3 for an unknown job id, with the id and prefix on stderr', async () => {
+    const unknown = await cli(['status', 'nope', '--prefix', prefix], env);
+    expect(unknown).toMatchObject({ code: 3, stdout: '' });
+    expect(unknown.stderr).toContain(`No job nope on queues high, default, low (prefix ${prefix})`);
+    const json = await cli(['status', 'nope', '--prefix', prefix, '--json'], env);
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout)).toEqual({ id: 'nope', state: 'unknown' });
+  });
+
+  it('status shows the error of a failed job with its code and exits 1', async () => {
+    const a = await account('gone');
     const job = await Deferred(a, ds, 1, 'depositThenFail', 1, 'boom');
-    const w = spawn(process.execPath, [CLI, 'worker', '--config', CONFIG, '--quiet'], { env });
+    const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
     await job.result({ timeoutMs: 15_000 }).catch(() => undefined);
-    w.kill('SIGTERM');
-    const { stdout } = await run(process.execPath, [CLI, 'status', job.id, '--prefix', prefix], { env });
+    worker.child.kill('SIGTERM');
+    const { code, stdout, stderr } = await cli(['status', job.id, '--prefix', prefix], env);
+    expect(code).toBe(1);
     expect(stdout).toMatch(/state\s+failed/);
     expect(stdout).toContain('error     boom');
+    expect(stderr).toBe('');
+    await worker.exited;
   });
 
-  it('dashboard serves bull-board and the job API behind a generated admin login, and exits 0 on SIGTERM', async () => {
-    const a = await ds.manager.save(ds.manager.create(Account, { name: 'dash', balance: 0, note: null }));
+  it('status exits 1 for a cancelled job and 4 for one that has not run yet', async () => {
+    const a = await account('later');
+    const waiting = await Deferred(a, ds, 1, 'deposit', 1);
+    const cancelled = await Deferred(a, ds, 1, 'deposit', 2);
+    expect(await cancelled.cancel()).toBe(true);
+    const w = await cli(['status', waiting.id, '--prefix', prefix], env);
+    expect(w.code).toBe(4);
+    expect(w.stdout).toMatch(/state\s+waiting/);
+    const c = await cli(['status', cancelled.id, '--prefix', prefix, '--json'], env);
+    expect(c.code).toBe(1);
+    expect(JSON.parse(c.stdout)).toMatchObject({ id: cancelled.id, state: 'cancelled' });
+    await waiting.cancel();
+  });
+
+  it('dashboard serves bull-board and the job API behind a generated admin login, logs JSON lines, and exits 0 on SIGTERM', async () => {
+    const a = await account('dash');
     const job = await Deferred(a, ds, 'carol', 'deposit', 4);
-    const child = spawn(process.execPath, [CLI, 'dashboard', '--config', CONFIG, '--port', '0'], { env });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    while (!/log in as admin \/ \S+/.test(out)) {
-      if (child.exitCode !== null) throw new Error(out);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const base = /dashboard on (http:\/\/[^/]+)\/queues/.exec(out)![1];
-    const password = /log in as admin \/ (\S+)/.exec(out)![1];
+    const dashboard = startCli(['dashboard', '--config', CONFIG, '--port', '0'], env);
+    await dashboard.waitFor(/"password"/);
+    const records = jsonLines(dashboard.out());
+    const base = records.find((r) => typeof r.url === 'string' && r.msg.startsWith('dashboard on'))!.url as string;
+    const { user, password } = records.find((r) => r.password)!;
+    expect(user).toBe('admin');
     const auth = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
     expect((await fetch(`${base}/queues`)).status).toBe(401);
     expect((await fetch(`${base}/queues`, { headers: auth })).status).toBe(200);
     const view = await (await fetch(`${base}/api/jobs/${job.id}`, { headers: auth })).json();
     expect(view).toMatchObject({ id: job.id, name: 'Account.deposit', uid: 'carol', state: 'waiting' });
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    dashboard.child.kill('SIGTERM');
+    expect(await dashboard.exited).toBe(0);
+    await job.cancel();
   });
 
-  it('refuses bad command lines with a clear message', async () => {
-    const noConfig = await run(process.execPath, [CLI, 'worker'], { env }).catch((e: { code: number; stderr: string }) => e);
-    expect(noConfig).toMatchObject({ code: 1 });
-    expect((noConfig as { stderr: string }).stderr).toContain('--config');
-    const badQueues = await run(process.execPath, [CLI, 'worker', '--config', CONFIG, '--queues', 'high=x'], { env }).catch((e: { code: number; stderr: string }) => e);
-    expect((badQueues as { stderr: string }).stderr).toContain('DEFER_ERR_INVALID_OPTION');
-    const unknownQueue = await run(process.execPath, [CLI, 'worker', '--config', CONFIG, '--queues', 'urgent=1'], { env }).catch((e: { code: number; stderr: string }) => e);
-    expect((unknownQueue as { stderr: string }).stderr).toContain('queues.urgent');
-    const help = await run(process.execPath, [CLI, 'help'], { env });
-    expect(help.stdout).toContain('Usage: deferred');
+  it('refuses bad worker command lines with one line, the usage, and exit 2', async () => {
+    for (const [args, line] of [
+      [['worker'], "deferred: missing --config <module>"],
+      [['worker', '--config', CONFIG, '--queues', 'high=x'], "deferred: invalid --queues 'high=x': write name=concurrency"],
+      [['worker', '--config', CONFIG, '--queues', 'urgent=1'], "deferred: invalid --queues 'urgent=1': Invalid option queues.urgent"],
+      [['worker', '--config', CONFIG, '--shutdown-timeout', 'soon'], "deferred: invalid --shutdown-timeout 'soon'"],
+      [['worker', '--config', CONFIG, '--log-format', 'xml'], "deferred: invalid --log-format 'xml'"],
+      [['worker', '--config', CONFIG, '--log-level', 'loud'], "deferred: invalid --log-level 'loud'"],
+      [['worker', '--config', CONFIG, '--metrics-port', 'http'], "deferred: invalid --metrics-port 'http'"],
+      [['worker', '--config', CONFIG, '--metrics-port', '70000'], "deferred: invalid --metrics-port '70000'"],
+      [['worker', '--config', CONFIG, '--metrics-host', '127.0.0.1'], 'deferred: --metrics-host needs --metrics-port <port>'],
+    ] as const) {
+      const run = await cli([...args], env);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr.split('\n')[0]).toContain(line);
+      expect(run.stderr).toContain('Usage: deferred worker [options]');
+      expect(run.stderr).not.toMatch(NO_STACK);
+    }
+  });
+
+  it('worker --metrics-port serves Prometheus metrics whose counters move as it completes jobs', async () => {
+    const a = await account('metrics');
+    const worker = startCli(['worker', '--config', CONFIG, '--metrics-port', '0', '--metrics-host', '127.0.0.1'], env);
+    try {
+      const [, port] = await worker.waitFor(/"port":(\d+)[^\n]*"msg":"metrics at \/metrics"/);
+      const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const completed = (text: string) => Number(/^deferred_jobs_completed_total\{queue="default",call="Account\.deposit"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      expect(completed(await scrape())).toBe(0);
+      await (await Deferred(a, ds, 1, 'deposit', 1)).result({ timeoutMs: 15_000 });
+      await (await Deferred(a, ds, 1, 'deposit', 1)).result({ timeoutMs: 15_000 });
+      expect(completed(await scrape())).toBe(2);
+    } finally {
+      worker.child.kill('SIGTERM');
+    }
+    expect(await worker.exited).toBe(0);
+  });
+
+  it('reads a CommonJS config module whose default export TypeScript compiled to exports.default', async () => {
+    const run = await cli(['status', 'nope', '--config', 'test/fixtures/cli-config-cjs-default.cjs'], env);
+    expect([run.code, run.stderr]).toEqual([3, expect.stringContaining(`No job nope`)]);
   });
 });

@@ -1,0 +1,77 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { UsageError, type OptionSpec } from './args.js';
+
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The options of commands that log (worker, dashboard). */
+export const LOG_OPTIONS: Record<string, OptionSpec> = {
+  'log-format': { type: 'string', value: '<json|pretty>', description: 'JSON lines (default when stdout is not a terminal) or readable lines (default on a terminal).' },
+  'log-level': { type: 'string', value: '<level>', description: `${LOG_LEVELS.join(', ')} (default info).` },
+};
+
+export interface LogSettings {
+  format?: LogFormat;
+  level: LogLevel;
+}
+
+/** Checks --log-format and --log-level. */
+export function logSettings(values: Record<string, string | boolean | undefined>): LogSettings {
+  const format = values['log-format'] as string | undefined;
+  const level = (values['log-level'] as string | undefined) ?? 'info';
+  if (format !== undefined && !LOG_FORMATS.includes(format as LogFormat)) throw new UsageError(`invalid --log-format '${format}': json or pretty`);
+  if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`invalid --log-level '${level}': one of ${LOG_LEVELS.join(', ')}`);
+  return { format: format as LogFormat | undefined, level: level as LogLevel };
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_COLORS: Record<number, string> = { 10: '90', 20: '90', 30: '32', 40: '33', 50: '31', 60: '31' };
+// Fields every line has, or that the readable line shows elsewhere.
+const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'err']);
+
+function fieldValue(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** One pino record as a readable line: `HH:MM:SS INFO  message key=value …`, an error's stack indented below. */
+export function formatLogLine(record: Record<string, unknown>, color = false): string {
+  const at = new Date(typeof record.time === 'number' ? record.time : Date.now());
+  const level = typeof record.level === 'number' ? record.level : 30;
+  const name = (LEVEL_NAMES[level] ?? `L${level}`).padEnd(5);
+  const shown = color ? `\x1b[${LEVEL_COLORS[level] ?? '0'}m${name}\x1b[0m` : name;
+  const fields = Object.entries(record).filter(([k, v]) => !HIDDEN.has(k) && v !== undefined).map(([k, v]) => `${k}=${fieldValue(v)}`);
+  const err = record.err as { message?: string; stack?: string } | undefined;
+  if (err && !err.stack && err.message) fields.push(`err=${fieldValue(err.message)}`);
+  let line = `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())} ${shown} ${String(record.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}`;
+  if (err?.stack) line += `\n${err.stack.split('\n').map((l) => `    ${l.trimStart()}`).join('\n')}`;
+  return line;
+}
+
+/** A pino destination that writes each JSON record as a readable line. */
+export function prettyDestination(out: NodeJS.WritableStream & { isTTY?: boolean }, color = Boolean(out.isTTY) && !process.env.NO_COLOR): DestinationStream {
+  return {
+    write(chunk: string) {
+      for (const text of chunk.split('\n')) {
+        if (!text) continue;
+        let record: Record<string, unknown> | undefined;
+        try {
+          record = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          // Not a record: pass it on as it is.
+        }
+        out.write(`${record ? formatLogLine(record, color) : text}\n`);
+      }
+    },
+  };
+}
+
+/** The CLI's logger: pino, JSON lines to stdout unless stdout is a terminal (or --log-format says otherwise). */
+export function cliLogger({ format, level }: LogSettings): Logger {
+  const pretty = (format ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty';
+  return pino({ level }, pretty ? prettyDestination(process.stdout) : pino.destination({ dest: 1, sync: true }));
+}

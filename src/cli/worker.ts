@@ -1,0 +1,104 @@
+import { DeferralError } from '../errors.js';
+import { validateConcurrency, type QueueConcurrency } from '../options.js';
+import { UsageError, type CommandSpec, type ParsedValues } from './args.js';
+import { loadConfig } from './config-module.js';
+import { cliLogger, LOG_OPTIONS, logSettings, type LogSettings } from './logger.js';
+
+export const CONFIG_NOTE = `The config module is compiled JavaScript whose default export is defineConfig({...})
+(or a function returning it, possibly async), or which calls configure() itself.`;
+
+export const WORKER: CommandSpec = {
+  name: 'worker',
+  summary: `Run a worker until SIGTERM or SIGINT (Ctrl-C), then let active jobs finish and exit 0.
+Logs through pino: JSON lines when stdout is not a terminal, readable lines on a terminal.`,
+  positionals: [],
+  options: {
+    config: { type: 'string', short: 'c', value: '<module>', description: 'The config module (required).' },
+    queues: { type: 'string', value: '<name=n,…>', description: 'Concurrency per queue, e.g. high=2,default=1,low=1 (0 skips a queue; default 1 each).' },
+    'shutdown-timeout': { type: 'string', value: '<ms>', description: 'Grace period for active jobs on shutdown (default 30000).' },
+    quiet: { type: 'boolean', short: 'q', description: 'Do not log a line per completed job.' },
+    ...LOG_OPTIONS,
+    'metrics-port': { type: 'string', value: '<port>', description: 'Serve Prometheus metrics at http://<host>:<port>/metrics (needs prom-client).' },
+    'metrics-host': { type: 'string', value: '<host>', description: 'The address for --metrics-port (default 0.0.0.0, all interfaces).' },
+  },
+  notes: CONFIG_NOTE,
+};
+
+export interface WorkerCommandOptions {
+  config: string;
+  queues?: QueueConcurrency;
+  shutdownTimeoutMs?: number;
+  quiet: boolean;
+  log: LogSettings;
+  metrics?: { port: number; host: string };
+}
+
+/** `high=2,default=1` as { high: 2, default: 1 }, checked as startWorker() would. */
+export function parseQueues(spec: string): QueueConcurrency {
+  const out: Record<string, number> = {};
+  for (const part of spec.split(',')) {
+    const [name, n, more] = part.split('=');
+    if (!name?.trim() || n === undefined || more !== undefined || !/^\d+$/.test(n.trim())) {
+      throw new UsageError(`invalid --queues '${spec}': write name=concurrency, e.g. high=2,default=1,low=0`);
+    }
+    out[name.trim()] = Number(n);
+  }
+  try {
+    validateConcurrency(out);
+  } catch (err) {
+    if (err instanceof DeferralError) throw new UsageError(`invalid --queues '${spec}': ${err.message}`);
+    throw err;
+  }
+  return out;
+}
+
+/** A whole number option, or a usage error naming it. */
+export function wholeNumber(values: ParsedValues, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const text = values[name];
+  if (typeof text !== 'string') return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > max) throw new UsageError(`invalid --${name} '${text}': a whole number${max < Number.MAX_SAFE_INTEGER ? ` from 0 to ${max}` : ' ≥ 0'}`);
+  return n;
+}
+
+/** The config module path, required by commands that run something. */
+export function requiredConfig(values: ParsedValues): string {
+  if (typeof values.config !== 'string') throw new UsageError('missing --config <module>');
+  return values.config;
+}
+
+function metricsEndpoint(values: ParsedValues): Pick<WorkerCommandOptions, 'metrics'> {
+  const port = wholeNumber(values, 'metrics-port', 65_535);
+  if (port === undefined) {
+    if (typeof values['metrics-host'] === 'string') throw new UsageError('--metrics-host needs --metrics-port <port>');
+    return {};
+  }
+  return { metrics: { port, host: typeof values['metrics-host'] === 'string' ? values['metrics-host'] : '0.0.0.0' } };
+}
+
+export function parseWorker(values: ParsedValues): WorkerCommandOptions {
+  return {
+    config: requiredConfig(values),
+    queues: typeof values.queues === 'string' ? parseQueues(values.queues) : undefined,
+    shutdownTimeoutMs: wholeNumber(values, 'shutdown-timeout'),
+    quiet: values.quiet === true,
+    log: logSettings(values),
+    ...metricsEndpoint(values),
+  };
+}
+
+export async function runWorker(o: WorkerCommandOptions): Promise<number> {
+  const logger = cliLogger(o.log);
+  await loadConfig(o.config);
+  // Loaded here: --help, --version and usage errors need neither BullMQ nor TypeORM.
+  const { startWorker } = await import('../worker.js');
+  // Before the worker: a port in use or prom-client missing stops the command before it takes a job.
+  if (o.metrics) {
+    const { serveMetrics } = await import('../metrics-server.js');
+    const server = await serveMetrics(o.metrics);
+    logger.info({ port: server.port, host: o.metrics.host }, 'metrics at /metrics');
+  }
+  // startWorker logs a 'worker started' line (queues, prefix) and, on SIGTERM/SIGINT, closes and exits 0.
+  await startWorker({ queues: o.queues, shutdownTimeoutMs: o.shutdownTimeoutMs, handleSignals: true, verbose: !o.quiet, logger });
+  return new Promise<number>(() => undefined);
+}
