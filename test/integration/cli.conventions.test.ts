@@ -1,16 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import 'reflect-metadata';
 import { Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDeferred, configure, Deferred } from '../../src/index.js';
-import { Account, ENTITIES } from '../fixtures/entities.js';
-import { deleteKeys, REDIS_URL, uniquePrefix } from '../helpers.js';
-import { cli, CLI, CONFIG, exitCodeWhile, jsonLines, NO_STACK, startCli } from './cli.run.js';
+import { describe, expect, it } from 'vitest';
+import { Deferred } from '../../src/index.js';
+import { REDIS_URL, uniquePrefix } from '../helpers.js';
+import { cli, CLI, cliDatabase, CONFIG, exitCodeWhile, jsonLines, NO_STACK, startCli } from './cli.run.js';
 
 const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
@@ -96,26 +91,11 @@ describe('the deferred CLI follows Node conventions', () => {
   });
 
   describe('with jobs', () => {
-    const prefix = uniquePrefix();
-    const dir = mkdtempSync(join(tmpdir(), 'deferred-cli-'));
-    const env = { ...process.env, REDIS_URL, DEFERRED_PREFIX: prefix, DEFERRED_SQLITE: join(dir, 'db.sqlite') };
-    let ds: DataSource;
-    const account = (name: string) => ds.manager.save(ds.manager.create(Account, { name, balance: 0, note: null }));
-
-    beforeAll(async () => {
-      ds = new DataSource({ type: 'better-sqlite3', database: env.DEFERRED_SQLITE, entities: ENTITIES, synchronize: true });
-      await ds.initialize();
-      configure({ connection: REDIS_URL, prefix, dataSources: { main: ds } });
-    });
-    afterAll(async () => {
-      await closeDeferred();
-      await ds.destroy();
-      await deleteKeys(prefix);
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const db = cliDatabase();
+    const { env, prefix, account } = db;
 
     it('status --follow prints one JSON line per change on a pipe until the job ends, and exits with its status code', async () => {
-      const job = await Deferred(await account('follow'), ds, 1, 'countTo', 4, 300);
+      const job = await Deferred(await account('follow'), db.ds, 1, 'countTo', 4, 300);
       const follow = startCli(['status', job.id, '--prefix', prefix, '-f'], env);
       await follow.waitFor(/"state":"waiting"/);
       const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
@@ -135,7 +115,7 @@ describe('the deferred CLI follows Node conventions', () => {
     });
 
     it('status --follow exits 1 when the job it follows fails', async () => {
-      const job = await Deferred(await account('follow-fail'), ds, 1, 'depositThenFail', 1, 'nope');
+      const job = await Deferred(await account('follow-fail'), db.ds, 1, 'depositThenFail', 1, 'nope');
       const follow = startCli(['status', job.id, '--prefix', prefix, '--follow'], env);
       await follow.waitFor(/"state":"waiting"/);
       const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
@@ -146,7 +126,7 @@ describe('the deferred CLI follows Node conventions', () => {
     });
 
     it('status --follow on a terminal rewrites one progress line, then prints the outcome', async () => {
-      const job = await Deferred(await account('tty'), ds, 1, 'countTo', 3, 300);
+      const job = await Deferred(await account('tty'), db.ds, 1, 'countTo', 3, 300);
       const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
       // util-linux `script` runs the CLI on a pseudo-terminal.
       const { stdout } = await promisify(execFile)('script', ['-qec', `${process.execPath} ${CLI} status ${job.id} --prefix ${prefix} --follow`, '/dev/null'], { env: { ...env, COLUMNS: '80' } });

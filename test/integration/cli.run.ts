@@ -1,4 +1,13 @@
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll } from 'vitest';
+import { closeDeferred, configure } from '../../src/index.js';
+import { Account, ENTITIES } from '../fixtures/entities.js';
+import { deleteKeys, REDIS_URL, uniquePrefix } from '../helpers.js';
 
 // Helpers of the CLI tests (not a test file): run the compiled CLI as a user's shell would.
 export const CLI = 'dist/src/cli.js';
@@ -67,3 +76,36 @@ export function jsonLines(text: string): Array<Record<string, any>> {
 
 /** No line looks like a stack frame. */
 export const NO_STACK = /^\s+at /m;
+
+/** What the CLI's config module (test/fixtures/cli-config.ts) reads from the environment, and the same data source in this process. */
+export interface CliDatabase {
+  env: NodeJS.ProcessEnv;
+  prefix: string;
+  /** The SQLite data source of the config module, open in this process (set in beforeAll). */
+  ds: DataSource;
+  account(name: string): Promise<Account>;
+}
+
+/** A prefix, a SQLite file and this process configured on them, for the tests of the enclosing describe. */
+export function cliDatabase(): CliDatabase {
+  const prefix = uniquePrefix();
+  const dir = mkdtempSync(join(tmpdir(), 'deferred-cli-'));
+  const db: CliDatabase = {
+    env: { ...process.env, REDIS_URL, DEFERRED_PREFIX: prefix, DEFERRED_SQLITE: join(dir, 'db.sqlite') },
+    prefix,
+    ds: undefined as unknown as DataSource,
+    account: (name) => db.ds.manager.save(db.ds.manager.create(Account, { name, balance: 0, note: null })),
+  };
+  beforeAll(async () => {
+    db.ds = new DataSource({ type: 'better-sqlite3', database: db.env.DEFERRED_SQLITE!, entities: ENTITIES, synchronize: true });
+    await db.ds.initialize();
+    configure({ connection: REDIS_URL, prefix, dataSources: { main: db.ds } });
+  });
+  afterAll(async () => {
+    await closeDeferred();
+    await db.ds.destroy();
+    await deleteKeys(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return db;
+}

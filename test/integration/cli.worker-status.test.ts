@@ -1,37 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import 'reflect-metadata';
-import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDeferred, configure, Deferred } from '../../src/index.js';
-import { Account, ENTITIES } from '../fixtures/entities.js';
-import { deleteKeys, REDIS_URL, uniquePrefix } from '../helpers.js';
-import { cli, CONFIG, jsonLines, NO_STACK, startCli } from './cli.run.js';
+import { describe, expect, it } from 'vitest';
+import { Deferred } from '../../src/index.js';
+import { cli, cliDatabase, CONFIG, jsonLines, NO_STACK, startCli } from './cli.run.js';
 
 describe('the deferred CLI', () => {
-  const prefix = uniquePrefix();
-  const dir = mkdtempSync(join(tmpdir(), 'deferred-cli-'));
-  const env = { ...process.env, REDIS_URL, DEFERRED_PREFIX: prefix, DEFERRED_SQLITE: join(dir, 'db.sqlite') };
-  let ds: DataSource;
-  const account = (name: string) => ds.manager.save(ds.manager.create(Account, { name, balance: 0, note: null }));
-
-  beforeAll(async () => {
-    ds = new DataSource({ type: 'better-sqlite3', database: env.DEFERRED_SQLITE, entities: ENTITIES, synchronize: true });
-    await ds.initialize();
-    configure({ connection: REDIS_URL, prefix, dataSources: { main: ds } });
-  });
-  afterAll(async () => {
-    await closeDeferred();
-    await ds.destroy();
-    await deleteKeys(prefix);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const db = cliDatabase();
+  const { env, prefix, account } = db;
 
   it('worker runs jobs, logs JSON lines on a pipe, and on SIGTERM lets the active job finish and exits 0', async () => {
     const a = await account('cli');
-    const quick = await Deferred(a, ds, 1, 'deposit', 3);
-    const slow = await Deferred(a, ds, 1, 'wait', 1_500);
+    const quick = await Deferred(a, db.ds, 1, 'deposit', 3);
+    const slow = await Deferred(a, db.ds, 1, 'wait', 1_500);
     const worker = startCli(['worker', '--config', CONFIG, '--queues', 'high=1,default=2,low=0'], env);
     expect(await quick.result({ timeoutMs: 15_000 })).toBe(3);
     while ((await slow.state()) !== 'active') await new Promise((r) => setTimeout(r, 25));
@@ -47,7 +25,7 @@ describe('the deferred CLI', () => {
 
   it('worker logs a failed job as a JSON record whose err keeps the stack', async () => {
     const a = await account('err');
-    const job = await Deferred(a, ds, 1, 'depositThenFail', 1, 'boom');
+    const job = await Deferred(a, db.ds, 1, 'depositThenFail', 1, 'boom');
     const worker = startCli(['worker', '--config', CONFIG], env);
     await job.result({ timeoutMs: 15_000 }).catch(() => undefined);
     await worker.waitFor(new RegExp(`"jobId":"${job.id}"[^\\n]*"err"`));
@@ -60,7 +38,7 @@ describe('the deferred CLI', () => {
 
   it('status prints state, progress and result and exits 0 for a completed job; --json is machine-readable', async () => {
     const a = await account('st');
-    const job = await Deferred(a, ds, 'bob', 'deposit', 9);
+    const job = await Deferred(a, db.ds, 'bob', 'deposit', 9);
     const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
     await job.result({ timeoutMs: 15_000 });
     worker.child.kill('SIGTERM');
@@ -86,7 +64,7 @@ describe('the deferred CLI', () => {
 
   it('status shows the error of a failed job with its code and exits 1', async () => {
     const a = await account('gone');
-    const job = await Deferred(a, ds, 1, 'depositThenFail', 1, 'boom');
+    const job = await Deferred(a, db.ds, 1, 'depositThenFail', 1, 'boom');
     const worker = startCli(['worker', '--config', CONFIG, '--quiet'], env);
     await job.result({ timeoutMs: 15_000 }).catch(() => undefined);
     worker.child.kill('SIGTERM');
@@ -100,8 +78,8 @@ describe('the deferred CLI', () => {
 
   it('status exits 1 for a cancelled job and 4 for one that has not run yet', async () => {
     const a = await account('later');
-    const waiting = await Deferred(a, ds, 1, 'deposit', 1);
-    const cancelled = await Deferred(a, ds, 1, 'deposit', 2);
+    const waiting = await Deferred(a, db.ds, 1, 'deposit', 1);
+    const cancelled = await Deferred(a, db.ds, 1, 'deposit', 2);
     expect(await cancelled.cancel()).toBe(true);
     const w = await cli(['status', waiting.id, '--prefix', prefix], env);
     expect(w.code).toBe(4);
@@ -114,7 +92,7 @@ describe('the deferred CLI', () => {
 
   it('dashboard serves bull-board and the job API behind a generated admin login, logs JSON lines, and exits 0 on SIGTERM', async () => {
     const a = await account('dash');
-    const job = await Deferred(a, ds, 'carol', 'deposit', 4);
+    const job = await Deferred(a, db.ds, 'carol', 'deposit', 4);
     const dashboard = startCli(['dashboard', '--config', CONFIG, '--port', '0'], env);
     await dashboard.waitFor(/"password"/);
     const records = jsonLines(dashboard.out());
@@ -159,8 +137,8 @@ describe('the deferred CLI', () => {
       const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const completed = (text: string) => Number(/^deferred_jobs_completed_total\{queue="default",call="Account\.deposit"\} (\d+)$/m.exec(text)?.[1] ?? 0);
       expect(completed(await scrape())).toBe(0);
-      await (await Deferred(a, ds, 1, 'deposit', 1)).result({ timeoutMs: 15_000 });
-      await (await Deferred(a, ds, 1, 'deposit', 1)).result({ timeoutMs: 15_000 });
+      await (await Deferred(a, db.ds, 1, 'deposit', 1)).result({ timeoutMs: 15_000 });
+      await (await Deferred(a, db.ds, 1, 'deposit', 1)).result({ timeoutMs: 15_000 });
       expect(completed(await scrape())).toBe(2);
     } finally {
       worker.child.kill('SIGTERM');

@@ -102,7 +102,7 @@ describe('Prometheus metrics at GET /metrics', () => {
   it('a metrics token shorter than 16 characters is refused when the plugin is registered', async () => {
     h = await setup('sqlite', {}, false);
     const app = h.closeWith(Fastify());
-    const err = await failure(app.register(dashboardPlugin, { tokens: { [ADMIN]: { uid: 'ops', admin: true } }, metricsToken: 'short' }).ready());
+    const err = await failure((async () => { await app.register(dashboardPlugin, { tokens: { [ADMIN]: { uid: 'ops', admin: true } }, metricsToken: 'short' }); })());
     expect([err.code, err.message]).toEqual(['DEFER_ERR_INVALID_OPTION', expect.stringContaining('metricsToken')]);
   });
 

@@ -118,7 +118,7 @@ describe('OpenTelemetry traces: a producer span at Deferred(), a consumer span p
       tracer: { startSpan: (name: string) => (started.push(name), span) },
       contextManager: { with: (_c: unknown, fn: () => unknown) => fn(), active: () => ({}), getMetadata: () => '', fromMetadata: (c: unknown) => c },
     };
-    h = await setup('sqlite', { telemetry }, false);
+    h = await setup('sqlite', { telemetry: telemetry as never }, false);
     const a = await h.dataSource.manager.save(h.dataSource.manager.create(Account, { name: 't', balance: 1, note: null }));
     const job = await Deferred(a, h.dataSource, 'ann', 'deposit', 1);
     await h.startWorker({ relay: false });

@@ -1,6 +1,3 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commandHelp, parseCommand, suggest, UsageError, type CommandSpec } from '../../src/cli/args.js';
 import { statusExitCode } from '../../src/cli/exit-codes.js';
