@@ -41,6 +41,6 @@ describe('observability options and helpers', () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     consoleLogger.error({ jobId: 'j1', queue: 'default', err: new Error('boom') }, 'job failed');
     const [line] = error.mock.calls[0]!;
-    expect(line).toMatch(/^\[typeorm-deferred\] job failed jobId=j1 queue=default\nError: boom\n\s+at /);
+    expect(line).toMatch(/^\d\d:\d\d:\d\d ERROR \[typeorm-deferred\] job failed jobId=j1 queue=default\n {4}Error: boom\n {4}at /);
   });
 });
