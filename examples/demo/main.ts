@@ -135,7 +135,10 @@ async function setUp(options: DemoOptions, cleanup: Cleanup): Promise<DemoContex
 
   configure({ connection: redis.url, prefix: options.prefix, dataSources: { main: dataSource } });
   cleanup.add('closed the queues', () => closeDeferred());
-  const worker = await startWorker({ queues: { high: 1, default: 1, low: 1 }, shutdownTimeoutMs: 5_000 });
+  // The tour prints each job's outcome itself: the worker's log shows only what goes wrong outside a job.
+  const aboutWorker = (write: (...parts: unknown[]) => void) => (fields: object, message?: string) => { if (!('jobId' in fields)) write(message, fields); };
+  const logger = { info: () => undefined, warn: aboutWorker(console.warn), error: aboutWorker(console.error) };
+  const worker = await startWorker({ queues: { high: 1, default: 1, low: 1 }, shutdownTimeoutMs: 5_000, logger });
   cleanup.add('stopped the worker', () => worker.close());
   field('Worker', `running in this process ${dim('(one job at a time: SQLite has a single connection)')}`);
 
