@@ -1,3 +1,4 @@
+import { Worker } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -5,7 +6,7 @@ import { dashboardPlugin } from '../../dashboard/index.js';
 import { Deferred, DeferredJobRecord, DeferredType, serveMetrics } from '../../src/index.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
-import { setup, type Harness } from '../helpers.js';
+import { REDIS_URL, setup, type Harness } from '../helpers.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const OWNER = 'owner-token-0123456789abcdef';
@@ -115,5 +116,22 @@ describe('Prometheus metrics at GET /metrics', () => {
     expect([res.status, res.headers.get('content-type')]).toEqual([200, expect.stringContaining('text/plain')]);
     expect(sample(await res.text(), 'deferred_jobs_enqueued_total', { queue: 'default', call: 'Account.deposit' })).toBe(1);
     expect((await fetch(`http://127.0.0.1:${server.port}/`)).status).toBe(404);
+  });
+
+  it('a job taken back from a worker that died is counted in deferred_jobs_stalled_total and logged at warn', async () => {
+    const registry = new Registry();
+    h = await setup('sqlite', { metrics: { registry } }, false);
+    const a = await account();
+    const job = await Deferred(a, h.dataSource, 'ann', 'deposit', 1);
+    // A worker that takes the job and dies with it: its lock expires after 500 ms.
+    const url = new URL(REDIS_URL);
+    const dead = new Worker('default', undefined, { connection: { host: url.hostname, port: Number(url.port || 6379) }, prefix: h.prefix, autorun: false, lockDuration: 500 });
+    expect((await dead.getNextJob('dead-worker'))?.id).toBe(job.id);
+    await dead.close(true);
+    const warnings: Array<[object, string | undefined]> = [];
+    await h.startWorker({ relay: false, stalledIntervalMs: 200, logger: { info() {}, warn: (f, m) => warnings.push([f, m]), error() {} } });
+    expect(await job.result({ timeoutMs: 15_000 })).toBe(2);
+    expect(sample(await registry.metrics(), 'deferred_jobs_stalled_total', { queue: 'default', call: 'Account.deposit' })).toBe(1);
+    expect(warnings).toContainEqual([{ jobId: job.id, queue: 'default', call: 'Account.deposit' }, expect.stringContaining('taken back from a worker that died')]);
   });
 });
