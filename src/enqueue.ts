@@ -26,7 +26,8 @@ export async function pushJob(id: string, payload: CallPayload, o: StoredJobOpti
   } catch (err) {
     throw new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis did not take job ${id}: ${err instanceof Error ? err.message : String(err)}`, { jobId: id, queue: o.queue }, { cause: err });
   }
-  (await deferredMetrics())?.enqueued.inc({ queue: o.queue, call: callLabel(jobName(payload)) });
+  // Counting never fails a push that Redis took (closeDeferred() may have run meanwhile).
+  await deferredMetrics().then((m) => m?.enqueued.inc({ queue: o.queue, call: callLabel(jobName(payload)) }), () => undefined);
 }
 
 /**
