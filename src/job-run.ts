@@ -31,14 +31,24 @@ export class JobRun {
   async run<T>(work: () => Promise<T>): Promise<T> {
     this.observeWait();
     const carried = (this.job.data as { trace?: unknown } | undefined)?.trace;
+    let value: T;
     try {
       const info = { queue: this.fields.queue, call: this.fields.call, jobId: this.job.id, attempt: this.fields.attempt };
-      const value = await consumerSpan(info, carried, work, (err) => outcomeOf(this.job, err) !== 'put back');
-      this.ended('completed');
-      return value;
+      value = await consumerSpan(info, carried, work, (err) => outcomeOf(this.job, err) !== 'put back');
     } catch (err) {
-      this.ended(outcomeOf(this.job, err), err);
+      this.report(outcomeOf(this.job, err), err);
       throw err;
+    }
+    this.report('completed');
+    return value;
+  }
+
+  /** Logs and counts; a logger that throws never changes the outcome of a job whose work is done. */
+  private report(outcome: AttemptOutcome, err?: unknown): void {
+    try {
+      this.ended(outcome, err);
+    } catch {
+      // Nowhere left to report it.
     }
   }
 

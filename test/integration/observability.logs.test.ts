@@ -65,4 +65,14 @@ describe('the worker logs through a pino logger', () => {
     expect(err.code).toBe('DEFER_ERR_INVALID_OPTION');
     expect(err.message).toContain('no warn, error method');
   });
+
+  it('a logger that throws never fails a job whose work is done', async () => {
+    h = await setup('sqlite', {}, false);
+    const boom = () => { throw new Error('logger down'); };
+    const a = await h.dataSource.manager.save(h.dataSource.manager.create(Account, { name: 'l', balance: 1, note: null }));
+    const job = await Deferred(a, h.dataSource, 'ann', 'deposit', 2);
+    await h.startWorker({ logger: { info: (f) => { if ('jobId' in f) boom(); }, warn: boom, error: boom }, verbose: true, relay: false });
+    expect(await job.result({ timeoutMs: 10_000 })).toBe(3);
+    expect(await job.state()).toBe('completed');
+  });
 });
