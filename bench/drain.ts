@@ -4,7 +4,7 @@ import { closeDeferred, configure, Deferred, DeferredType, startWorker } from '.
 import type { BenchContext } from './context.js';
 import { clearRows, expectRows } from './job-table.js';
 import { JOB_NAME, QUEUE, RAW_JOB_OPTIONS, rawPayload, UID } from './payload.js';
-import { openRedis, REDIS_URL, type BenchDb } from './services.js';
+import { LIBRARY_OPTIONS, openRedis, REDIS_URL, type BenchDb } from './services.js';
 import { clocked, timeCalls, type Measure } from './stats.js';
 
 /** How many enqueue calls the (untimed) pre-fill keeps in flight. */
@@ -111,7 +111,7 @@ async function timeDrain(ctx: BenchContext, prefix: string, n: number, concurren
  */
 export async function oursDrain(ctx: BenchContext, db: BenchDb, variant: OursVariant, n: number, concurrency: number): Promise<Measure> {
   const prefix = ctx.newPrefix(`ours-drain-${db.kind === 'SQLite' ? 'sqlite' : 'pg'}-${variant}${db.jobTable ? '-jt' : ''}-c${concurrency}`);
-  configure({ connection: REDIS_URL, prefix, dataSources: { main: db.dataSource } });
+  configure({ connection: REDIS_URL, prefix, dataSources: { main: db.dataSource }, ...LIBRARY_OPTIONS });
   const defer = variant === 'no-tx' ? DeferredNoTx : Deferred;
   return timeDrain(ctx, prefix, n, concurrency, {
     async prefill(count) {

@@ -4,7 +4,7 @@ import { closeDeferred, configure, Deferred } from '../src/index.js';
 import type { BenchContext } from './context.js';
 import { clearRows, countRows, expectRows } from './job-table.js';
 import { JOB_NAME, QUEUE, RAW_JOB_OPTIONS, rawPayload, UID } from './payload.js';
-import { openRedis, REDIS_URL, type BenchDb } from './services.js';
+import { LIBRARY_OPTIONS, openRedis, REDIS_URL, type BenchDb } from './services.js';
 import { clocked, timeCalls, type Measure } from './stats.js';
 
 /** Untimed calls before each timed run: they open the connections and load the scripts. */
@@ -50,7 +50,7 @@ export async function enqueuePair(ctx: BenchContext, db: BenchDb, n: number, mod
   if (inTransaction && inFlight > 1 && db.kind === 'SQLite') throw new Error('enqueue in a transaction on SQLite: one call at a time (one connection)');
   const oursPrefix = ctx.newPrefix(`ours-enq${inTransaction ? '-tx' : ''}${db.jobTable ? '-jt' : ''}`);
   const rawPrefix = ctx.newPrefix('raw-enq');
-  configure({ connection: REDIS_URL, prefix: oursPrefix, dataSources: { main: db.dataSource } });
+  configure({ connection: REDIS_URL, prefix: oursPrefix, dataSources: { main: db.dataSource }, ...LIBRARY_OPTIONS });
   const client = openRedis();
   const queue = new Queue(QUEUE, { connection: client, prefix: rawPrefix });
   queue.on('error', () => undefined);
@@ -111,7 +111,7 @@ export async function enqueuePair(ctx: BenchContext, db: BenchDb, n: number, mod
 /** The job data both sides store, read back from Redis, to show they are the same size. */
 export async function storedPayloads(ctx: BenchContext, db: BenchDb): Promise<{ ours: string; raw: string }> {
   const prefix = ctx.newPrefix('payload');
-  configure({ connection: REDIS_URL, prefix, dataSources: { main: db.dataSource } });
+  configure({ connection: REDIS_URL, prefix, dataSources: { main: db.dataSource }, ...LIBRARY_OPTIONS });
   const queue = new Queue(QUEUE, { connection: ctx.control, prefix });
   try {
     const ours = await Deferred(db.record, db.dataSource, UID, 'noop');

@@ -7,6 +7,8 @@ import { DeferredJobRecord } from '../src/index.js';
 import { BenchItem } from './entities.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** `configure()` options every scenario adds: BENCH_METRICS=off turns the library's Prometheus metrics off, to measure what they cost. */
+export const LIBRARY_OPTIONS = process.env.BENCH_METRICS === 'off' ? { metrics: false as const } : {};
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A client the bench owns; `worker` clients must not retry requests (BullMQ blocks on them). */
