@@ -1,8 +1,8 @@
 import type { EntityManager } from 'typeorm';
-import { encodeResult, parsePayload } from '../src/call.js';
-import { runInJob, type JobContext } from '../src/context.js';
-import { buildPayload, prepareCall } from '../src/invoke.js';
-import { ProgressReporter } from '../src/progress.js';
+import { encodeResult, parsePayload } from '../src/call/call.js';
+import { runInJob, type JobContext } from '../src/worker/context.js';
+import { buildPayload, prepareCall } from '../src/call/invoke.js';
+import { ProgressReporter } from '../src/worker/progress.js';
 import { UID } from './payload.js';
 import type { BenchDb } from './services.js';
 import { median, microsPerCall } from './stats.js';

@@ -4,9 +4,9 @@
 import type { Job } from 'bullmq';
 import { Registry } from 'prom-client';
 import { closeDeferred, configure } from '../src/index.js';
-import { JobRun } from '../src/job-run.js';
-import { deferredMetrics, type DeferredMetrics } from '../src/metrics.js';
-import { resolveWorkerOptions } from '../src/worker-options.js';
+import { JobRun } from '../src/worker/job-run.js';
+import { deferredMetrics, type DeferredMetrics } from '../src/observe/metrics.js';
+import { resolveWorkerOptions } from '../src/worker/worker-options.js';
 
 const N = Number(process.env.BENCH_N ?? 200_000);
 const o = resolveWorkerOptions({});

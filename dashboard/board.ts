@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
-import { decodeArgs, decodeResult, parsePayload, toJsonView } from '../src/call.js';
+import { decodeArgs, decodeResult, parsePayload, toJsonView } from '../src/call/call.js';
 import { QUEUE_NAMES } from '../src/options.js';
 import { producerQueue } from '../src/queues.js';
 

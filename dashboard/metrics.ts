@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { deferredMetrics } from '../src/metrics.js';
+import { deferredMetrics } from '../src/observe/metrics.js';
 import { sameSecret } from './auth.js';
 import type { Identity, ResolvedDashboardOptions } from './options.js';
 

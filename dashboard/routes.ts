@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { DeferredJobRecord } from '../entities/deferred-job-record.js';
 import { isDeferralError } from '../src/errors.js';
-import { getJob, type DeferredJob, type JobSnapshot } from '../src/job.js';
+import { getJob, type DeferredJob, type JobSnapshot } from '../src/job/job.js';
 import { hasControlChars } from '../src/limits.js';
-import { jobsFor } from '../src/records.js';
+import { jobsFor } from '../src/outbox/records.js';
 import type { Identity, ResolvedDashboardOptions } from './options.js';
 import { notFoundPage, progressPage, safeNext } from './page.js';
 import { canSee, jobView } from './view.js';

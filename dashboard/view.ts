@@ -1,5 +1,5 @@
-import { toJsonView } from '../src/call.js';
-import type { DeferredJobState, JobSnapshot } from '../src/job.js';
+import { toJsonView } from '../src/call/call.js';
+import type { DeferredJobState, JobSnapshot } from '../src/job/job.js';
 import type { Identity } from './options.js';
 
 /** A job as the job API, the live stream and the progress page show it. */

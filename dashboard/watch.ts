@@ -1,4 +1,4 @@
-import { getJob, type JobSnapshot } from '../src/job.js';
+import { getJob, type JobSnapshot } from '../src/job/job.js';
 import { isDone } from './view.js';
 
 type Listener = (snapshot: JobSnapshot) => void;

@@ -1,12 +1,12 @@
 import { InstanceChecker, type DataSource } from 'typeorm';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Telemetry } from 'bullmq';
-import { watchTransactions } from './after-commit.js';
+import { watchTransactions } from './outbox/after-commit.js';
 import { DeferralError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, nameProblem } from './limits.js';
 import { show, validateOptions, type DeferredOptions } from './options.js';
-import type { CallInfo, Uid } from './call.js';
-import type { MetricsSetting } from './metrics.js';
+import type { CallInfo, Uid } from './call/call.js';
+import type { MetricsSetting } from './observe/metrics.js';
 
 /** Where Redis is: a URL, ioredis options, or an ioredis client that you own and close. */
 export type ConnectionSetting = string | RedisOptions | Redis;

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { getConfig, onReset, type ConnectionSetting } from './config.js';
 import { DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
-import { READABLE_JOB } from './readable-job.js';
+import { READABLE_JOB } from './call/readable-job.js';
 
 /** A Redis client and whether we must close it (we never close a client the user gave us). */
 export interface OwnedRedis {

@@ -1,4 +1,4 @@
-import type { DeferredJobState } from '../job.js';
+import type { DeferredJobState } from '../job/job.js';
 
 /** The CLI's exit codes; `status` documents them in its help. */
 export const EXIT = {

@@ -1,4 +1,4 @@
-import type { DeferredJob, DeferredJobState, JobSnapshot } from '../job.js';
+import type { DeferredJob, DeferredJobState, JobSnapshot } from '../job/job.js';
 import { sleep } from '../time.js';
 
 const ENDED: ReadonlySet<DeferredJobState> = new Set(['completed', 'failed', 'cancelled', 'unknown']);

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { formatLogLine } from '../logger.js';
+import { formatLogLine } from '../observe/logger.js';
 import { UsageError, type OptionSpec } from './args.js';
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;

@@ -1,4 +1,4 @@
-import type { JobSnapshot } from '../job.js';
+import type { JobSnapshot } from '../job/job.js';
 
 const BAR_WIDTH = 24;
 

@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import type { DeferredJob, JobSnapshot } from '../job.js';
+import type { DeferredJob, JobSnapshot } from '../job/job.js';
 import { nameProblem } from '../limits.js';
 import { QUEUE_NAMES } from '../options.js';
 import { UsageError, type CommandSpec, type ParsedValues } from './args.js';
@@ -80,7 +80,7 @@ async function follow(job: DeferredJob, json: boolean): Promise<JobSnapshot> {
 
 export async function runStatus(o: StatusCommandOptions): Promise<number> {
   // Loaded here: --help, --version and usage errors need neither BullMQ nor TypeORM.
-  const [{ closeDeferred, configure, getConfig }, { getJob }] = await Promise.all([import('../config.js'), import('../job.js')]);
+  const [{ closeDeferred, configure, getConfig }, { getJob }] = await Promise.all([import('../config.js'), import('../job/job.js')]);
   if (o.config) await loadConfig(o.config);
   else configure({ dataSources: {}, prefix: o.prefix });
   const dataSources = Object.values(getConfig().dataSources);

@@ -91,10 +91,10 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
   const logger = cliLogger(o.log);
   await loadConfig(o.config);
   // Loaded here: --help, --version and usage errors need neither BullMQ nor TypeORM.
-  const { startWorker } = await import('../worker.js');
+  const { startWorker } = await import('../worker/worker.js');
   // Before the worker: a port in use or prom-client missing stops the command before it takes a job.
   if (o.metrics) {
-    const { serveMetrics } = await import('../metrics-server.js');
+    const { serveMetrics } = await import('../observe/metrics-server.js');
     const server = await serveMetrics(o.metrics);
     logger.info({ port: server.port, host: o.metrics.host }, 'metrics at /metrics');
   }

@@ -2,7 +2,7 @@ import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../../dashboard/index.js';
 import { Deferred, DeferredJobRecord, DeferredType } from '../../src/index.js';
-import { newRecord } from '../../src/records.js';
+import { newRecord } from '../../src/outbox/records.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { setup, type Harness } from '../helpers.js';
 

@@ -1,7 +1,7 @@
 import { QueryFailedError } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/index.js';
-import { isTransientDbError } from '../../src/transient.js';
+import { isTransientDbError } from '../../src/worker/transient.js';
 import { Account } from '../fixtures/entities.js';
 import { failure } from '../assert.js';
 import { setup, type Harness } from '../helpers.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deferred, DeferredJobRecord, jobsFor, listJobs, pruneJobs, relayPendingJobs } from '../../src/index.js';
-import { newRecord } from '../../src/records.js';
+import { newRecord } from '../../src/outbox/records.js';
 import { PRODUCER_READY_TIMEOUT_MS, producerQueue } from '../../src/queues.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { ALL_DB_KINDS, setup, type Harness } from '../helpers.js';

@@ -1,11 +1,11 @@
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deferred, DeferredJobRecord, DeferredType, getJob } from '../../src/index.js';
-import { pushJob } from '../../src/enqueue.js';
+import { pushJob } from '../../src/enqueue/push.js';
 import { producerQueue } from '../../src/queues.js';
-import { reconcileRecords } from '../../src/reconcile.js';
-import { newRecord, type StoredJobOptions } from '../../src/records.js';
-import { encodeResult, type CallPayload } from '../../src/call.js';
+import { reconcileRecords } from '../../src/outbox/reconcile.js';
+import { newRecord, type StoredJobOptions } from '../../src/outbox/records.js';
+import { encodeResult, type CallPayload } from '../../src/call/call.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { ALL_DB_KINDS, REDIS_URL, setup, type Harness } from '../helpers.js';

@@ -1,9 +1,9 @@
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deferred, DeferredJobRecord, DeferredType, getJob } from '../../src/index.js';
-import { encodeResult } from '../../src/call.js';
+import { encodeResult } from '../../src/call/call.js';
 import { producerQueue } from '../../src/queues.js';
-import { storedResult } from '../../src/records.js';
+import { storedResult } from '../../src/outbox/records.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { ALL_DB_KINDS, REDIS_URL, setup, type Harness } from '../helpers.js';

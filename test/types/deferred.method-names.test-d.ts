@@ -3,7 +3,7 @@
 // checks the text; here only that the names and the call forms compile or not).
 import { Repository } from 'typeorm';
 import { Deferred, DeferredType, HighPriorityDeferred, LowPriorityDeferredType, type DeferredJob, type MethodNames } from '../../src/index.js';
-import type { DeferrableMethodNames } from '../../src/deferred.js';
+import type { DeferrableMethodNames } from '../../src/enqueue/deferred.js';
 import { ds, Invoice, invoice, InvoiceRepository, invoices, readonlyInvoices, Report, report } from './entities.js';
 import { expectExact, type Equal, type Expect } from './type-assert.js';
 

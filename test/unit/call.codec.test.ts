@@ -11,7 +11,7 @@ import {
   parsePayload,
   PAYLOAD_VERSION,
   type CallPayload,
-} from '../../src/call.js';
+} from '../../src/call/call.js';
 import { DeferralError, type DeferralErrorCode } from '../../src/errors.js';
 import { Account, ENTITIES, Membership } from '../fixtures/entities.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { commandHelp, parseCommand, suggest, UsageError, type CommandSpec } from '../../src/cli/args.js';
 import { statusExitCode } from '../../src/cli/exit-codes.js';
 import { prettyDestination } from '../../src/cli/logger.js';
-import { formatLogLine } from '../../src/logger.js';
+import { formatLogLine } from '../../src/observe/logger.js';
 import { renderProgress } from '../../src/cli/progress-bar.js';
 
 describe('renderProgress', () => {

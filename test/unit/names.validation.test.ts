@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { setDeferredJobTable } from '../../entities/index.js';
 import { resolveConfig } from '../../src/config.js';
-import { registerRepository } from '../../src/registry.js';
+import { registerRepository } from '../../src/call/registry.js';
 import { thrown } from '../assert.js';
 import { Account } from '../fixtures/entities.js';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { closeDeferred, configure } from '../../src/index.js';
-import { consoleLogger } from '../../src/logger.js';
-import { callLabel, deferredMetrics } from '../../src/metrics.js';
+import { consoleLogger } from '../../src/observe/logger.js';
+import { callLabel, deferredMetrics } from '../../src/observe/metrics.js';
 import { VERSION } from '../../src/version.js';
 import { thrown } from '../assert.js';
 

@@ -8,7 +8,7 @@ import {
   type DeferredOptions,
 } from '../../src/index.js';
 import { delayOf, mergeOptions, validateConcurrency, validateOptions } from '../../src/options.js';
-import { resolveWorkerOptions } from '../../src/worker-options.js';
+import { resolveWorkerOptions } from '../../src/worker/worker-options.js';
 
 /** Runs `fn`, expects a DEFER_ERR_INVALID_OPTION and returns it. */
 function refusal(fn: () => unknown): DeferralError {

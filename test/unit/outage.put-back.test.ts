@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { outageDelay, putBackCount } from '../../src/outage.js';
+import { outageDelay, putBackCount } from '../../src/worker/outage.js';
 
 const OUTAGE = { retries: 5, delayMs: 1_000, maxDelayMs: 10_000 };
 /** The counters BullMQ keeps on a job, as the worker reads them when it starts the job. */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProgressReporter, type ProgressSink } from '../../src/progress.js';
+import { ProgressReporter, type ProgressSink } from '../../src/worker/progress.js';
 
 /** A sink that records what the reporter writes, in order. */
 class RecordingSink implements ProgressSink {

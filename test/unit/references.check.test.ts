@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Column, DataSource, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EntityRef } from '../../src/call.js';
-import { checkArgs, checkRecordKey } from '../../src/references.js';
+import { EntityRef } from '../../src/call/call.js';
+import { checkArgs, checkRecordKey } from '../../src/call/references.js';
 import { thrown } from '../assert.js';
 import { Account, ENTITIES, Membership } from '../fixtures/entities.js';
 

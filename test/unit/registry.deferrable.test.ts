@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { DeferralError } from '../../src/errors.js';
 import { Deferrable as DeferrableFromIndex } from '../../src/index.js';
-import { Deferrable, isDeferrable } from '../../src/registry.js';
+import { Deferrable, isDeferrable } from '../../src/call/registry.js';
 import { Account, Membership } from '../fixtures/entities.js';
 
 class Base {

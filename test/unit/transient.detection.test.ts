@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { QueryFailedError } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import { connectionErrorKind, isTransientDbError } from '../../src/transient.js';
+import { connectionErrorKind, isTransientDbError } from '../../src/worker/transient.js';
 
 // better-sqlite3 ships no types here; only its error class is needed.
 const { SqliteError } = createRequire(import.meta.url)('better-sqlite3') as {

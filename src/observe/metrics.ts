@@ -1,10 +1,10 @@
 import type * as PromClient from 'prom-client';
 import { In } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { getConfig } from './config.js';
-import { QUEUE_NAMES } from './options.js';
-import { producerQueue } from './queues.js';
-import { recordingSources } from './records.js';
+import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import { getConfig } from '../config.js';
+import { QUEUE_NAMES } from '../options.js';
+import { producerQueue } from '../queues.js';
+import { recordingSources } from '../outbox/records.js';
 
 /**
  * A prom-client `Registry` (structurally: prom-client stays an optional peer, so its types are not

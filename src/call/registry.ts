@@ -1,8 +1,8 @@
 import { InstanceChecker, MongoRepository, Repository, TreeRepository, type DataSource, type EntityManager, type ObjectLiteral } from 'typeorm';
-import { getConfig } from './config.js';
-import { DeferralError } from './errors.js';
-import { nameProblem } from './limits.js';
-import { show } from './options.js';
+import { getConfig } from '../config.js';
+import { DeferralError } from '../errors.js';
+import { nameProblem } from '../limits.js';
+import { show } from '../options.js';
 
 type AnyClass = abstract new (...args: never[]) => unknown;
 

@@ -1,7 +1,7 @@
 import { IsNull, LessThan, type DataSource } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import type { CallPayload } from './call.js';
-import { pushRecorded } from './enqueue.js';
+import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import type { CallPayload } from '../call/call.js';
+import { pushRecorded } from '../enqueue/push.js';
 import { iso, markRecord, recordingSources, recordsEnabled, type StoredJobOptions } from './records.js';
 
 /** Options of {@link relayPendingJobs} and of `startWorker({ relay })`. */

@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { InstanceChecker } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { afterCommit, CommitGate, inTransaction } from './after-commit.js';
-import { pushJob, pushRecorded } from './enqueue.js';
-import { checkPayloadSize, newRecord, recordsEnabled, type StoredJobOptions } from './records.js';
-import { decodeResult, encodeResult, type CallPayload, type Uid } from './call.js';
-import { getConfig } from './config.js';
-import { DeferralError } from './errors.js';
-import { currentJob, type JobContext } from './context.js';
-import { InlineJob, QueuedJob, type DeferredJob } from './job.js';
-import { authorizeCall, buildPayload, jobName, prepareCall } from './invoke.js';
-import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from './options.js';
-import { resolveDataSource, type NamedDataSource } from './registry.js';
+import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import { afterCommit, CommitGate, inTransaction } from '../outbox/after-commit.js';
+import { pushJob, pushRecorded } from './push.js';
+import { checkPayloadSize, newRecord, recordsEnabled, type StoredJobOptions } from '../outbox/records.js';
+import { decodeResult, encodeResult, type CallPayload, type Uid } from '../call/call.js';
+import { getConfig } from '../config.js';
+import { DeferralError } from '../errors.js';
+import { currentJob, type JobContext } from '../worker/context.js';
+import { InlineJob, QueuedJob, type DeferredJob } from '../job/job.js';
+import { authorizeCall, buildPayload, jobName, prepareCall } from '../call/invoke.js';
+import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type DeferredOptions } from '../options.js';
+import { resolveDataSource, type NamedDataSource } from '../call/registry.js';
 import type { DbArgument, DeferredFunction } from './deferred-signature.js';
-import { outsideJobs } from './single-connection.js';
-import { producerSpan } from './tracing.js';
+import { outsideJobs } from '../outbox/single-connection.js';
+import { producerSpan } from '../observe/tracing.js';
 
 export type { DbArgument, DeferrableMethodNames, DeferredArgs, DeferredFunction, DeferredModel, DeferredResult, MethodNames, RepositoryMethodNames } from './deferred-signature.js';
 

@@ -1,8 +1,8 @@
 import SuperJSON from 'superjson';
 import { In, type DataSource, type EntityManager, type ObjectLiteral } from 'typeorm';
-import { DeferralError } from './errors.js';
-import { MAX_ARG_DEPTH } from './limits.js';
-import { show, type QueueName } from './options.js';
+import { DeferralError } from '../errors.js';
+import { MAX_ARG_DEPTH } from '../limits.js';
+import { show, type QueueName } from '../options.js';
 import { unreadableData } from './readable-job.js';
 
 /** The user a job runs for. */

@@ -1,5 +1,5 @@
 import type * as OtelApi from '@opentelemetry/api';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 type Api = typeof OtelApi;
 

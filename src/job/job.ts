@@ -1,18 +1,18 @@
 import type { Job, Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
-import type { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import type { CommitGate } from './after-commit.js';
-import { findRecord, iso, markRecord, recordedResult, type RecordState } from './records.js';
-import { outsideJobs } from './single-connection.js';
-import { decodeResult } from './call.js';
-import { cancelledQueue, markCancelled, requestCancel } from './cancel.js';
-import { getConfig } from './config.js';
-import { codeFromStack, DeferralError } from './errors.js';
-import { QUEUE_NAMES, type QueueName } from './options.js';
-import type { ProgressState } from './progress.js';
-import { isJobIdShape } from './limits.js';
-import { producerRedis, readyProducerQueue } from './queues.js';
-import { sleep } from './time.js';
+import type { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import type { CommitGate } from '../outbox/after-commit.js';
+import { findRecord, iso, markRecord, recordedResult, type RecordState } from '../outbox/records.js';
+import { outsideJobs } from '../outbox/single-connection.js';
+import { decodeResult } from '../call/call.js';
+import { cancelledQueue, markCancelled, requestCancel } from '../worker/cancel.js';
+import { getConfig } from '../config.js';
+import { codeFromStack, DeferralError } from '../errors.js';
+import { QUEUE_NAMES, type QueueName } from '../options.js';
+import type { ProgressState } from '../worker/progress.js';
+import { isJobIdShape } from '../limits.js';
+import { producerRedis, readyProducerQueue } from '../queues.js';
+import { sleep } from '../time.js';
 
 /**
  * Where a job is in its life. `pending`: recorded and committed, not yet in Redis (the push

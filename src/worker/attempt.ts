@@ -1,17 +1,17 @@
 import type { Job } from 'bullmq';
 import type { EntityManager } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { encodeResult, type CallPayload, type EncodedResult } from './call.js';
+import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import { encodeResult, type CallPayload, type EncodedResult } from '../call/call.js';
 import type { CancelListener } from './cancel.js';
 import { runInJob, type JobContext } from './context.js';
-import { DeferralError } from './errors.js';
-import type { PreparedCall } from './invoke.js';
-import { storedText } from './limits.js';
-import type { QueueName } from './options.js';
+import { DeferralError } from '../errors.js';
+import type { PreparedCall } from '../call/invoke.js';
+import { storedText } from '../limits.js';
+import type { QueueName } from '../options.js';
 import type { ProgressReporter } from './progress.js';
-import { iso, recordedResult, resultFits, storedResult } from './records.js';
-import { isSingleConnection } from './single-connection.js';
-import { sleep } from './time.js';
+import { iso, recordedResult, resultFits, storedResult } from '../outbox/records.js';
+import { isSingleConnection } from '../outbox/single-connection.js';
+import { sleep } from '../time.js';
 import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
 
 /** Why a job was aborted when the worker shut down past its grace period: it goes back to the queue. */

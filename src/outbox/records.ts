@@ -1,10 +1,10 @@
 import { In, LessThan, MoreThanOrEqual, type DataSource, type EntityManager, type FindOptionsWhere, type ObjectLiteral } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { PAYLOAD_VERSION, type CallPayload, type EncodedResult, type IdMap } from './call.js';
-import { getConfig } from './config.js';
-import { DeferralError } from './errors.js';
-import { MAX_RECORD_KEYS_LENGTH, MYSQL_TEXT_BYTES } from './limits.js';
-import type { QueueName } from './options.js';
+import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import { PAYLOAD_VERSION, type CallPayload, type EncodedResult, type IdMap } from '../call/call.js';
+import { getConfig } from '../config.js';
+import { DeferralError } from '../errors.js';
+import { MAX_RECORD_KEYS_LENGTH, MYSQL_TEXT_BYTES } from '../limits.js';
+import type { QueueName } from '../options.js';
 
 /** The BullMQ options a row keeps, so a relay can push it later exactly as the caller asked. */
 export interface StoredJobOptions {

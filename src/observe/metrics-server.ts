@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { DeferralError } from './errors.js';
+import { DeferralError } from '../errors.js';
 import { deferredMetrics } from './metrics.js';
 
 /** A running metrics endpoint. */

@@ -1,8 +1,8 @@
-import type { ConnectionSetting } from './config.js';
-import { DeferralError } from './errors.js';
-import { validateConcurrency, type QueueConcurrency, type QueueName } from './options.js';
-import { consoleLogger, type Logger } from './logger.js';
-import type { RelayOptions } from './relay.js';
+import type { ConnectionSetting } from '../config.js';
+import { DeferralError } from '../errors.js';
+import { validateConcurrency, type QueueConcurrency, type QueueName } from '../options.js';
+import { consoleLogger, type Logger } from '../observe/logger.js';
+import type { RelayOptions } from '../outbox/relay.js';
 
 /** What a worker logs to: a pino-compatible {@link Logger}. */
 export type WorkerLogger = Logger;

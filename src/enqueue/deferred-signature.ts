@@ -1,9 +1,9 @@
 // The type of `Deferred` and its variants: which method names and arguments a model accepts.
 // Type-only: nothing here exists at run time.
 import type { BaseEntity, DataSource, EntityManager, Repository } from 'typeorm';
-import type { Uid } from './call.js';
-import type { DeferredJob } from './job.js';
-import type { RepositoryFactory } from './registry.js';
+import type { Uid } from '../call/call.js';
+import type { DeferredJob } from '../job/job.js';
+import type { RepositoryFactory } from '../call/registry.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Fn = (...args: any[]) => any;

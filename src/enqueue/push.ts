@@ -1,11 +1,11 @@
 import type { DataSource } from 'typeorm';
-import type { CallPayload } from './call.js';
-import { jobName } from './invoke.js';
-import { callLabel, deferredMetrics } from './metrics.js';
-import { readyProducerQueue } from './queues.js';
-import { DeferralError } from './errors.js';
-import { markRecord, type StoredJobOptions } from './records.js';
-import { outsideJobs } from './single-connection.js';
+import type { CallPayload } from '../call/call.js';
+import { jobName } from '../call/invoke.js';
+import { callLabel, deferredMetrics } from '../observe/metrics.js';
+import { readyProducerQueue } from '../queues.js';
+import { DeferralError } from '../errors.js';
+import { markRecord, type StoredJobOptions } from '../outbox/records.js';
+import { outsideJobs } from '../outbox/single-connection.js';
 
 /**
  * Puts a job on its BullMQ queue; the same id twice is one job (BullMQ ignores the second add).

@@ -1,9 +1,9 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { EntityRef, type IdMap } from './call.js';
-import { DeferralError } from './errors.js';
-import { MAX_ARG_DEPTH } from './limits.js';
-import { show } from './options.js';
+import { DeferralError } from '../errors.js';
+import { MAX_ARG_DEPTH } from '../limits.js';
+import { show } from '../options.js';
 
 // A worker follows a record reference only when it is exactly a primary key with values of the
 // column types: `{}` or a key on another column would make TypeORM load *some* record.

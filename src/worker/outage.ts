@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { DataSource } from 'typeorm';
-import { within } from './time.js';
+import { within } from '../time.js';
 import { connectionErrorKind } from './transient.js';
 import type { OutageOptions } from './worker-options.js';
 

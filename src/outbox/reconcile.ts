@@ -1,11 +1,11 @@
 import type { DataSource } from 'typeorm';
-import { DeferredJobRecord } from '../entities/deferred-job-record.js';
-import { PAYLOAD_VERSION, type EncodedResult } from './call.js';
-import { cancelledQueue } from './cancel.js';
-import { getConfig } from './config.js';
-import { storedText } from './limits.js';
-import { QUEUE_NAMES, type QueueName } from './options.js';
-import { producerQueue, producerRedis } from './queues.js';
+import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
+import { PAYLOAD_VERSION, type EncodedResult } from '../call/call.js';
+import { cancelledQueue } from '../worker/cancel.js';
+import { getConfig } from '../config.js';
+import { storedText } from '../limits.js';
+import { QUEUE_NAMES, type QueueName } from '../options.js';
+import { producerQueue, producerRedis } from '../queues.js';
 import { iso, markRecord, storedResult, type RecordState } from './records.js';
 
 /** Row states that BullMQ may have moved past without the row hearing of it (the query below names them too). */

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { currentJob } from './context.js';
+import { currentJob } from '../worker/context.js';
 
 // better-sqlite3 and its kin have one connection: two transactions on it at once collide.
 const SINGLE_CONNECTION_DRIVERS = new Set(['better-sqlite3', 'sqljs', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native']);

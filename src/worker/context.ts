@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Uid } from './call.js';
-import type { QueueName } from './options.js';
+import type { Uid } from '../call/call.js';
+import type { QueueName } from '../options.js';
 import type { ProgressReport } from './progress.js';
 
 /** What a running deferred method can know about its job. */

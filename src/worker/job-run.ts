@@ -1,8 +1,8 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { asError, type JobLogFields } from './logger.js';
-import { callLabel, type DeferredMetrics } from './metrics.js';
-import type { QueueName } from './options.js';
-import { consumerSpan } from './tracing.js';
+import { asError, type JobLogFields } from '../observe/logger.js';
+import { callLabel, type DeferredMetrics } from '../observe/metrics.js';
+import type { QueueName } from '../options.js';
+import { consumerSpan } from '../observe/tracing.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 /** How an attempt ended, as BullMQ will treat the error the pipeline throws. */

@@ -1,8 +1,8 @@
-import { getConfig } from './config.js';
-import { asError } from './logger.js';
-import { reconcileRecords } from './reconcile.js';
-import { pruneJobs, recordingSources, recordsEnabled } from './records.js';
-import { relayPendingJobs } from './relay.js';
+import { getConfig } from '../config.js';
+import { asError } from '../observe/logger.js';
+import { reconcileRecords } from '../outbox/reconcile.js';
+import { pruneJobs, recordingSources, recordsEnabled } from '../outbox/records.js';
+import { relayPendingJobs } from '../outbox/relay.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 /**

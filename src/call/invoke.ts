@@ -3,11 +3,11 @@ import {
   decodeArgs, encodeArgs, idOf, loadRecords, loadRefs, PAYLOAD_VERSION,
   type CallInfo, type CallPayload, type CallTarget, type Uid,
 } from './call.js';
-import { DeferralError } from './errors.js';
-import { uidProblem } from './limits.js';
-import { show } from './options.js';
+import { DeferralError } from '../errors.js';
+import { uidProblem } from '../limits.js';
+import { show } from '../options.js';
 import { checkArgs, checkRecordKey } from './references.js';
-import { connectionErrorKind } from './transient.js';
+import { connectionErrorKind } from '../worker/transient.js';
 import { factoryByName, factoryOf, isDeferrable, isRepositoryMethod, type NamedDataSource } from './registry.js';
 
 type AnyClass = abstract new (...args: never[]) => unknown;
