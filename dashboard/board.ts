@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
-import { decodeArgs, decodeResult, parsePayload, toJsonView } from '../src/call/call.js';
+import { decodeArgs, decodeResult, parsePayload, targetName, toJsonView } from '../src/call/call.js';
 import { QUEUE_NAMES } from '../src/options.js';
 import { producerQueue } from '../src/queues.js';
 
@@ -12,7 +12,7 @@ export function readableData(data: unknown): unknown {
     const p = parsePayload(data);
     const t = p.target;
     return {
-      call: `${t.kind === 'repository' ? t.name : t.entity}.${p.method}`,
+      call: t.kind === 'task' ? t.name : `${targetName(t)}.${p.method}`,
       kind: t.kind,
       ...(t.kind === 'records' ? { ids: t.ids.map((id) => (Object.keys(id).length === 1 ? Object.values(id)[0] : id)) } : {}),
       uid: p.uid,

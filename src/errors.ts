@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   DEFER_ERR_REDIS_UNAVAILABLE: 'Redis did not take the job (unreachable, or it refused the command); without a job table the job was not enqueued.',
   DEFER_ERR_PAYLOAD_TOO_LARGE: 'The call does not fit: its payload, its result, or its record keys are larger than the limit (maxPayloadBytes, or a job table column).',
   DEFER_ERR_STALLED: 'The worker running the job died (or lost its lock) more often than startWorker({ maxStalls }) allows; the job may be what kills it.',
+  DEFER_ERR_UNKNOWN_TASK: 'No task is defined under this name (defineTask) in the process that runs it.',
+  DEFER_ERR_INVALID_PAYLOAD: "A task's payload failed its validate function or schema, at submitTask() or in the worker.",
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */
@@ -38,6 +40,8 @@ export const UNRECOVERABLE_CODES: ReadonlySet<DeferralErrorCode> = new Set<Defer
   'DEFER_ERR_CANCELLED',
   'DEFER_ERR_PAYLOAD_TOO_LARGE',
   'DEFER_ERR_STALLED',
+  'DEFER_ERR_UNKNOWN_TASK',
+  'DEFER_ERR_INVALID_PAYLOAD',
 ]);
 
 /**

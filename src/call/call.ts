@@ -18,7 +18,13 @@ export type IdMap = Record<string, string | number>;
 export type CallTarget =
   | { kind: 'model'; entity: string }
   | { kind: 'records'; entity: string; ids: IdMap[]; many: boolean }
-  | { kind: 'repository'; name: string };
+  | { kind: 'repository'; name: string }
+  | { kind: 'task'; name: string };
+
+/** What a target is called: the entity, repository or task name. */
+export function targetName(target: CallTarget): string {
+  return target.kind === 'repository' || target.kind === 'task' ? target.name : target.entity;
+}
 
 /** The BullMQ job data of a deferred call. Plain JSON; `args` is superjson output. */
 export interface CallPayload {
@@ -325,10 +331,10 @@ export function parsePayload(data: unknown): CallPayload {
       && typeof t.many === 'boolean' && (t.many || t.ids.length === 1))) {
       throw bad('target.ids must be a non-empty array of primary key maps, and target.many a boolean (true for several ids)');
     }
-  } else if (t.kind === 'repository') {
+  } else if (t.kind === 'repository' || t.kind === 'task') {
     if (typeof t.name !== 'string' || !t.name) throw bad('target.name must be a non-empty string');
   } else {
-    throw bad(`target.kind ${show(t.kind)} is not one of model, records, repository`);
+    throw bad(`target.kind ${show(t.kind)} is not one of model, records, repository, task`);
   }
   const o = data.opts;
   if (!isObj(o) || typeof o.transaction !== 'boolean' || typeof o.skipMissing !== 'boolean'

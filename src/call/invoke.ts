@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
 import {
-  decodeArgs, encodeArgs, idOf, loadRecords, loadRefs, PAYLOAD_VERSION,
+  decodeArgs, encodeArgs, idOf, loadRecords, loadRefs, PAYLOAD_VERSION, targetName,
   type CallInfo, type CallPayload, type CallTarget, type Uid,
 } from './call.js';
 import { DeferralError } from '../errors.js';
@@ -9,6 +9,7 @@ import { show } from '../options.js';
 import { checkArgs, checkRecordKey } from './references.js';
 import { connectionErrorKind } from '../worker/transient.js';
 import { factoryByName, factoryOf, isDeferrable, isRepositoryMethod, type NamedDataSource } from './registry.js';
+import { runTask, taskNamed, unknownTask } from './task.js';
 
 type AnyClass = abstract new (...args: never[]) => unknown;
 
@@ -94,6 +95,17 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
   const info: CallInfo = { dataSource: payload.ds, kind: target.kind, model: '', method, args, uid: payload.uid };
   const loadArgs = (manager: EntityManager) => loadRefs(args, manager) as Promise<unknown[]>;
 
+  if (target.kind === 'task') {
+    if (!taskNamed(target.name)) throw unknownTask(target.name);
+    return {
+      dataSource, info: { ...info, model: target.name },
+      async run(manager) {
+        const [taskPayload] = await loadArgs(manager);
+        return runTask(target.name, taskPayload, manager);
+      },
+    };
+  }
+
   if (target.kind === 'repository') {
     const factory = factoryByName(target.name);
     if (!factory) throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `No repository registered as ${JSON.stringify(target.name)} in this worker`, { model: target.name });
@@ -160,5 +172,5 @@ export async function authorizeCall(authorize: ((uid: Uid, call: CallInfo) => bo
 
 /** The BullMQ job name of a payload: `Model.method`, as bull-board lists it. */
 export function jobName(payload: CallPayload): string {
-  return `${payload.target.kind === 'repository' ? payload.target.name : payload.target.entity}.${payload.method}`;
+  return payload.target.kind === 'task' ? payload.target.name : `${targetName(payload.target)}.${payload.method}`;
 }

@@ -82,21 +82,29 @@ function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction 
       skipMissing: options.skipMissing ?? false,
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     });
-    const ctx = currentJob();
-    if (ctx && !options.allowNested) return runInline(ctx, payload);
-
-    const queue = options.queue ?? 'default';
-    // Our own ids are UUIDs: BullMQ's counters restart per queue, and getJob(id) must find a job whatever its queue.
-    const id = options.jobId ?? randomUUID();
-    const stored: StoredJobOptions = {
-      queue, runAt: Date.now() + delayOf(options), attempts: options.attempts ?? 1, priority: options.priority,
-      backoff: options.backoff, removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail,
-    };
-    return producerSpan({ queue, call: jobName(payload), jobId: id }, (trace) => {
-      if (trace) payload.trace = trace;
-      return enqueue(named, db, id, payload, stored);
-    });
+    return deferPayload(payload, named, db, options);
   }) as DeferredFunction;
+}
+
+/**
+ * What `Deferred()` and `submitTask()` share once the payload is built: inside a job (without
+ * `allowNested`) it runs inline; otherwise it goes on its queue, in a producer span.
+ */
+export async function deferPayload(payload: CallPayload, named: NamedDataSource, db: DbArgument, options: DeferredOptions): Promise<DeferredJob> {
+  const ctx = currentJob();
+  if (ctx && !options.allowNested) return runInline(ctx, payload);
+
+  const queue = options.queue ?? 'default';
+  // Our own ids are UUIDs: BullMQ's counters restart per queue, and getJob(id) must find a job whatever its queue.
+  const id = options.jobId ?? randomUUID();
+  const stored: StoredJobOptions = {
+    queue, runAt: Date.now() + delayOf(options), attempts: options.attempts ?? 1, priority: options.priority,
+    backoff: options.backoff, removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail,
+  };
+  return producerSpan({ queue, call: jobName(payload), jobId: id }, (trace) => {
+    if (trace) payload.trace = trace;
+    return enqueue(named, db, id, payload, stored);
+  });
 }
 
 /**

@@ -128,7 +128,10 @@ export async function deferredMetrics(): Promise<DeferredMetrics | undefined> {
   return m;
 }
 
-/** A `call` label: our job names are `Model.method`; anything else (a job written by someone else) is `unknown`. */
+/**
+ * A `call` label: our job names are `Model.method` or a task name; a name with spaces, control
+ * characters or over 200 characters (a job written by someone else) is `unknown`.
+ */
 export function callLabel(name: string | undefined): string {
-  return name && name.length <= 200 && /^[\w$-]+\.[\w$]+$/.test(name) ? name : 'unknown';
+  return name && name.length <= 200 && /^[\w$.:@/-]+$/.test(name) ? name : 'unknown';
 }

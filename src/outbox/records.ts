@@ -1,6 +1,6 @@
 import { In, LessThan, MoreThanOrEqual, type DataSource, type EntityManager, type FindOptionsWhere, type ObjectLiteral } from 'typeorm';
 import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
-import { PAYLOAD_VERSION, type CallPayload, type EncodedResult, type IdMap } from '../call/call.js';
+import { PAYLOAD_VERSION, targetName, type CallPayload, type EncodedResult, type IdMap } from '../call/call.js';
 import { getConfig } from '../config.js';
 import { DeferralError } from '../errors.js';
 import { MAX_RECORD_KEYS_LENGTH, MYSQL_TEXT_BYTES } from '../limits.js';
@@ -68,7 +68,7 @@ export function newRecord(id: string, payload: CallPayload, options: StoredJobOp
   Object.assign(row, {
     id,
     queue: options.queue,
-    model: t.kind === 'repository' ? t.name : t.entity,
+    model: targetName(t),
     method: payload.method,
     recordKeys,
     uid: String(payload.uid),

@@ -32,9 +32,9 @@ describe('observability options and helpers', () => {
     expect(register.getSingleMetric('deferred_jobs_enqueued_total')).toBeDefined();
   });
 
-  it('the call label is `Model.method` for our job names and `unknown` for anything else (bounded label values)', () => {
-    expect(callLabel('Report.generate')).toBe('Report.generate');
-    for (const name of [undefined, '', 'x', 'a.b.c', 'Report.gen erate', `A.${'m'.repeat(300)}`, 'Report.generate\n']) expect(callLabel(name)).toBe('unknown');
+  it('the call label is `Model.method` or a task name, and `unknown` for anything else (bounded label values)', () => {
+    for (const name of ['Report.generate', 'send-welcome', 'reports:rebuild']) expect(callLabel(name)).toBe(name);
+    for (const name of [undefined, '', 'Report.gen erate', `A.${'m'.repeat(300)}`, 'Report.generate\n', 'a"b']) expect(callLabel(name)).toBe('unknown');
   });
 
   it('without a logger, warnings and errors reach the console as one readable line with the stack', () => {
