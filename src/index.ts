@@ -6,6 +6,9 @@ export type { DeferredFunction, DbArgument, MethodNames, RepositoryMethodNames }
 export { defineTask } from './call/task.js';
 export type { TaskDefinition, TaskOptions, PayloadValidator, StandardSchemaV1 } from './call/task.js';
 export { submitTask } from './enqueue/submit-task.js';
+export { processNextJob } from './worker/process-next-job.js';
+export { takeTask } from './worker/take-task.js';
+export type { TakenTask, TakeTaskOptions } from './worker/take-task.js';
 export type { SubmitTaskOptions } from './enqueue/submit-task.js';
 export type { DeferredOptions, QueueName, KeepJobs, Backoff, QueueConcurrency } from './options.js';
 export { QUEUE_NAMES } from './options.js';
