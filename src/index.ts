@@ -31,6 +31,8 @@ export { EntityRef, PAYLOAD_VERSION } from './call/call.js';
 export type { CallInfo, CallPayload, CallTarget, IdMap, Uid } from './call/call.js';
 export { DeferredJobRecord, setDeferredJobTable, CreateDeferredJobTable1795400000000 } from '../entities/index.js';
 export { jobsFor, listJobs, pruneJobs } from './outbox/records.js';
+export { cleanJobs } from './job/clean.js';
+export type { CleanJobsOptions, CleanJobsResult, CleanState } from './job/clean.js';
 export type { RecordState } from './outbox/records.js';
 export { relayPendingJobs } from './outbox/relay.js';
 export type { RelayOptions } from './outbox/relay.js';
