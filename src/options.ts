@@ -168,20 +168,58 @@ export function delayOf(options: DeferredOptions, now = Date.now()): number {
   return 0;
 }
 
-/** Worker concurrency per queue; 0 means the process does not consume that queue. */
-export type QueueConcurrency = Partial<Record<QueueName, number>>;
+/**
+ * One queue's concurrency in a worker: a number, or an object whose `global` caps how many jobs of
+ * the queue run at once across every worker process (BullMQ's global concurrency, kept in Redis).
+ */
+export type QueueSetting = number | {
+  /** Jobs of this queue this process runs at once; 0 leaves the queue to other processes. @defaultValue `1` */
+  concurrency?: number;
+  /**
+   * Jobs of this queue running at once across the whole deployment (`1`: one at a time, in order).
+   * Stored on the queue in Redis when the worker starts; a worker started without `global` leaves it
+   * as it is, `false` removes it. @defaultValue leave the queue's setting unchanged
+   */
+  global?: number | false;
+};
 
-/** Checks `startWorker({ queues })`: whole numbers ≥ 0, known queue names, at least one queue consumed. */
-export function validateConcurrency(queues: unknown): Required<QueueConcurrency> {
-  const out: Required<QueueConcurrency> = { high: 1, default: 1, low: 1 };
+/** Worker concurrency per queue; 0 means the process does not consume that queue. */
+export type QueueConcurrency = Partial<Record<QueueName, QueueSetting>>;
+
+/** The `{ concurrency, global }` form of one queue's setting, checked. */
+function checkQueueObject(name: string, setting: object): number {
+  const { concurrency = 1, global, ...rest } = setting as { concurrency?: unknown; global?: unknown };
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw invalid(`queues.${name}.${extra}`, (rest as Record<string, unknown>)[extra], 'is not a queue setting (known: concurrency, global)');
+  if (!(isInt(concurrency) && concurrency >= 0)) throw invalid(`queues.${name}.concurrency`, concurrency, 'must be a whole number ≥ 0');
+  if (global !== undefined && global !== false && !(isInt(global) && global >= 1)) {
+    throw invalid(`queues.${name}.global`, global, 'must be a whole number ≥ 1, or false to remove the queue\'s global concurrency');
+  }
+  return concurrency;
+}
+
+/** Checks `startWorker({ queues })`: whole numbers ≥ 0 (or `{ concurrency, global }`), known queue names, at least one queue consumed. */
+export function validateConcurrency(queues: unknown): Required<Record<QueueName, number>> {
+  const out: Required<Record<QueueName, number>> = { high: 1, default: 1, low: 1 };
   if (queues === undefined) return out;
   if (typeof queues !== 'object' || queues === null || Array.isArray(queues)) throw invalid('queues', queues, 'must be an object like { high: 1, default: 1, low: 1 }');
   for (const [name, n] of Object.entries(queues)) {
     if (!QUEUE_NAMES.includes(name as QueueName)) throw invalid(`queues.${name}`, n, `is not a queue (queues: ${QUEUE_NAMES.join(', ')})`);
     if (n === undefined) continue;
-    if (!(isInt(n) && n >= 0)) throw invalid(`queues.${name}`, n, 'must be a whole number ≥ 0');
-    out[name as QueueName] = n;
+    if (typeof n === 'object' && n !== null && !Array.isArray(n)) out[name as QueueName] = checkQueueObject(name, n);
+    else if (isInt(n) && n >= 0) out[name as QueueName] = n;
+    else throw invalid(`queues.${name}`, n, 'must be a whole number ≥ 0, or { concurrency, global }');
   }
   if (QUEUE_NAMES.every((q) => out[q] === 0)) throw invalid('queues', queues, 'consume no queue: give at least one a concurrency ≥ 1');
+  return out;
+}
+
+/** The `global` caps a checked `queues` option sets (a number) or removes (`false`); queues it does not name are absent. */
+export function globalConcurrency(queues: QueueConcurrency | undefined): Partial<Record<QueueName, number | false>> {
+  const out: Partial<Record<QueueName, number | false>> = {};
+  for (const q of QUEUE_NAMES) {
+    const setting = queues?.[q];
+    if (typeof setting === 'object' && setting !== null && setting.global !== undefined) out[q] = setting.global;
+  }
   return out;
 }

@@ -1,9 +1,11 @@
 import { inspect } from 'node:util';
 import { DeferralError } from '../errors.js';
 import { commandHelp, parseCommand, suggest, UsageError, wantsHelp, type CommandSpec, type ParsedValues } from './args.js';
+import { CLEAN, parseClean, runClean } from './clean.js';
 import { CliFailure } from './config-module.js';
 import { DASHBOARD, parseDashboard, runDashboard } from './dashboard.js';
 import { EXIT } from './exit-codes.js';
+import { parseQueueState, PAUSE, RESUME, runQueueState } from './queue-state.js';
 import { parseStatus, runStatus, STATUS } from './status.js';
 import { VERSION } from '../version.js';
 import { parseWorker, runWorker, WORKER } from './worker.js';
@@ -19,6 +21,9 @@ const COMMANDS: Record<string, Command> = {
   worker: { spec: WORKER, run: (values) => { const o = parseWorker(values); return runWorker(o); } },
   dashboard: { spec: DASHBOARD, run: (values) => { const o = parseDashboard(values); return runDashboard(o); } },
   status: { spec: STATUS, run: (values, positionals) => { const o = parseStatus(values, positionals); return runStatus(o); } },
+  clean: { spec: CLEAN, run: (values) => { const o = parseClean(values); return runClean(o); } },
+  pause: { spec: PAUSE, run: (values, positionals) => { const o = parseQueueState(values, positionals, true); return runQueueState(o); } },
+  resume: { spec: RESUME, run: (values, positionals) => { const o = parseQueueState(values, positionals, false); return runQueueState(o); } },
 };
 
 export const USAGE = `Usage: deferred <command> [options]
@@ -27,6 +32,9 @@ Commands:
   worker       Run a worker until SIGTERM/SIGINT.
   dashboard    Serve bull-board, the job API and progress pages.
   status       Print a job's state, progress and result or error; --follow follows it.
+  clean        Remove finished jobs older than a duration (and their job table rows).
+  pause <q>    Pause a queue for every worker (running jobs finish; new ones wait).
+  resume <q>   Resume a paused queue.
   help [cmd]   Show this text, or a command's help (also: deferred <command> --help).
   version      Print the version (also --version, -v).
 

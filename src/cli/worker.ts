@@ -1,5 +1,6 @@
 import { DeferralError } from '../errors.js';
 import { validateConcurrency, type QueueConcurrency } from '../options.js';
+import { resolveWorkerOptions } from '../worker/worker-options.js';
 import { UsageError, type CommandSpec, type ParsedValues } from './args.js';
 import { loadConfig } from './config-module.js';
 import { cliLogger, LOG_OPTIONS, logSettings, type LogSettings } from './logger.js';
@@ -15,6 +16,7 @@ Logs through pino: JSON lines when stdout is not a terminal, readable lines on a
   options: {
     config: { type: 'string', short: 'c', value: '<module>', description: 'The config module (required).' },
     queues: { type: 'string', value: '<name=n,…>', description: 'Concurrency per queue, e.g. high=2,default=1,low=1 (0 skips a queue; default 1 each).' },
+    name: { type: 'string', value: '<name>', description: "This worker's name in bull-board's worker list and in its log records (default <host>:<pid>)." },
     'shutdown-timeout': { type: 'string', value: '<ms>', description: 'Grace period for active jobs on shutdown (default 30000).' },
     quiet: { type: 'boolean', short: 'q', description: 'Do not log a line per completed job.' },
     ...LOG_OPTIONS,
@@ -27,6 +29,7 @@ Logs through pino: JSON lines when stdout is not a terminal, readable lines on a
 export interface WorkerCommandOptions {
   config: string;
   queues?: QueueConcurrency;
+  name?: string;
   shutdownTimeoutMs?: number;
   quiet: boolean;
   log: LogSettings;
@@ -76,10 +79,22 @@ function metricsEndpoint(values: ParsedValues): Pick<WorkerCommandOptions, 'metr
   return { metrics: { port, host: typeof values['metrics-host'] === 'string' ? values['metrics-host'] : '0.0.0.0' } };
 }
 
+/** `--name`, checked as startWorker() would. */
+function workerName(name: string): string {
+  try {
+    resolveWorkerOptions({ name });
+  } catch (err) {
+    if (err instanceof DeferralError) throw new UsageError(`invalid --name '${name}': ${err.message}`);
+    throw err;
+  }
+  return name;
+}
+
 export function parseWorker(values: ParsedValues): WorkerCommandOptions {
   return {
     config: requiredConfig(values),
     queues: typeof values.queues === 'string' ? parseQueues(values.queues) : undefined,
+    name: typeof values.name === 'string' ? workerName(values.name) : undefined,
     shutdownTimeoutMs: wholeNumber(values, 'shutdown-timeout'),
     quiet: values.quiet === true,
     log: logSettings(values),
@@ -99,6 +114,6 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
     logger.info({ port: server.port, host: o.metrics.host }, 'metrics at /metrics');
   }
   // startWorker logs a 'worker started' line (queues, prefix) and, on SIGTERM/SIGINT, closes and exits 0.
-  await startWorker({ queues: o.queues, shutdownTimeoutMs: o.shutdownTimeoutMs, handleSignals: true, verbose: !o.quiet, logger });
+  await startWorker({ queues: o.queues, name: o.name, shutdownTimeoutMs: o.shutdownTimeoutMs, handleSignals: true, verbose: !o.quiet, logger });
   return new Promise<number>(() => undefined);
 }

@@ -1,6 +1,7 @@
+import { hostname } from 'node:os';
 import type { ConnectionSetting } from '../config.js';
 import { DeferralError } from '../errors.js';
-import { validateConcurrency, type QueueConcurrency, type QueueName } from '../options.js';
+import { globalConcurrency, QUEUE_NAMES, show, validateConcurrency, type QueueConcurrency, type QueueName } from '../options.js';
 import { consoleLogger, type Logger } from '../observe/logger.js';
 import type { RelayOptions } from '../outbox/relay.js';
 
@@ -17,6 +18,14 @@ export interface OutageOptions {
   maxDelayMs?: number;
 }
 
+/** A rate limit on one queue: at most `max` jobs start per `durationMs`, across every worker of the queue. */
+export interface QueueRateLimit {
+  /** Jobs that may start in one window (whole number ≥ 1). */
+  max: number;
+  /** The window, in ms (whole number ≥ 1). */
+  durationMs: number;
+}
+
 /**
  * Options of `startWorker`.
  *
@@ -26,8 +35,24 @@ export interface OutageOptions {
  * ```
  */
 export interface WorkerOptions {
-  /** Concurrency per queue; 0 leaves a queue to other processes. @defaultValue `{ high: 1, default: 1, low: 1 }` */
+  /**
+   * Concurrency per queue; 0 leaves a queue to other processes. `{ concurrency, global }` also caps
+   * the queue across every worker process (`{ low: { concurrency: 1, global: 1 } }`: strict FIFO).
+   * @defaultValue `{ high: 1, default: 1, low: 1 }`
+   */
   queues?: QueueConcurrency;
+  /**
+   * Rate limits per queue, across every worker of the queue (BullMQ's global rate limit, kept in
+   * Redis): `{ low: { max: 10, durationMs: 1000 } }`. A worker started without `limits` leaves a
+   * queue's limit as it is; `{ low: false }` removes it. @defaultValue leave the queues' limits unchanged
+   */
+  limits?: Partial<Record<QueueName, QueueRateLimit | false>>;
+  /**
+   * This worker's name: on its Redis connections (bull-board's worker list, `Queue.getWorkers()`),
+   * on each job it takes (BullMQ's `processedBy`) and as the `worker` field of its log records.
+   * Letters, digits and `. _ - : @ /`, at most 100 characters. @defaultValue `` `${os.hostname()}:${process.pid}` ``
+   */
+  name?: string;
   /** Redis for this worker. @defaultValue the `configure()` connection */
   connection?: ConnectionSetting;
   /** How long `close()` lets active jobs finish before aborting them. @defaultValue `30000` */
@@ -73,7 +98,12 @@ export interface WorkerOptions {
 
 /** Worker options after checks, with their defaults. */
 export interface ResolvedWorkerOptions {
-  concurrency: Required<QueueConcurrency> & Record<QueueName, number>;
+  concurrency: Record<QueueName, number>;
+  /** Global concurrency to set (a number) or remove (false) per queue, at start. */
+  global: Partial<Record<QueueName, number | false>>;
+  /** Rate limits to set or remove per queue, at start. */
+  limits: Partial<Record<QueueName, QueueRateLimit | false>>;
+  name: string;
   connection?: ConnectionSetting;
   grace: number;
   handleSignals: boolean;
@@ -89,7 +119,42 @@ export interface ResolvedWorkerOptions {
 }
 
 function invalid(option: string, value: unknown, why: string): DeferralError {
-  return new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option ${option}: ${String(value)} ${why}`, { option, value });
+  return new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid option ${option}: ${show(value)} ${why}`, { option, value });
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `limits`: per known queue, `{ max, durationMs }` with whole numbers ≥ 1, or false. */
+function checkLimits(limits: unknown): ResolvedWorkerOptions['limits'] {
+  if (limits === undefined) return {};
+  if (!isPlainObject(limits)) throw invalid('limits', limits, 'must be an object like { low: { max: 10, durationMs: 1000 } }');
+  const out: ResolvedWorkerOptions['limits'] = {};
+  for (const [queue, limit] of Object.entries(limits)) {
+    if (!QUEUE_NAMES.includes(queue as QueueName)) throw invalid(`limits.${queue}`, limit, `is not a queue (queues: ${QUEUE_NAMES.join(', ')})`);
+    if (limit === undefined) continue;
+    if (limit === false) {
+      out[queue as QueueName] = false;
+      continue;
+    }
+    if (!isPlainObject(limit)) throw invalid(`limits.${queue}`, limit, 'must be { max, durationMs } or false');
+    const extra = Object.keys(limit).find((k) => k !== 'max' && k !== 'durationMs');
+    if (extra) throw invalid(`limits.${queue}.${extra}`, limit[extra], 'is not a rate limit setting (known: max, durationMs)');
+    out[queue as QueueName] = {
+      max: count(`limits.${queue}.max`, limit.max as number, 1),
+      durationMs: count(`limits.${queue}.durationMs`, limit.durationMs as number, 1),
+    };
+  }
+  return out;
+}
+
+// Redis client names (CLIENT SETNAME) take no spaces; the name is also a log field.
+const WORKER_NAME = /^[A-Za-z0-9._\-:@/]{1,100}$/;
+
+/** The worker's name, or the default `host:pid`. */
+function checkName(name: unknown): string {
+  if (name === undefined) return `${hostname()}:${process.pid}`.replace(/[^A-Za-z0-9._\-:@/]/g, '_').slice(0, 100);
+  if (typeof name !== 'string' || !WORKER_NAME.test(name)) throw invalid('name', name, 'must be 1 to 100 letters, digits or . _ - : @ /');
+  return name;
 }
 
 /** A whole number ≥ `min` (or Infinity when `infinite`), else DEFER_ERR_INVALID_OPTION. */
@@ -118,6 +183,9 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
   };
   return {
     concurrency: validateConcurrency(options.queues),
+    global: globalConcurrency(options.queues),
+    limits: checkLimits(options.limits),
+    name: checkName(options.name),
     connection: options.connection,
     grace,
     handleSignals: options.handleSignals ?? false,

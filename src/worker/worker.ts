@@ -1,19 +1,19 @@
-import { Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { ShutdownAbort, type AttemptScope } from './attempt.js';
 import { CancelListener } from './cancel.js';
 import { getConfig } from '../config.js';
 import { startMaintenance } from './maintenance.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
-import { asError } from '../observe/logger.js';
+import { asError, type Logger } from '../observe/logger.js';
 import { callLabel, deferredMetrics } from '../observe/metrics.js';
 import { JobPipeline } from './pipeline.js';
 import { closeRedis, openRedis } from '../queues.js';
 import { READABLE_JOB } from '../call/readable-job.js';
 import { within } from '../time.js';
-import { resolveWorkerOptions, type WorkerOptions } from './worker-options.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
-export type { WorkerOptions, WorkerLogger, OutageOptions } from './worker-options.js';
+export type { WorkerOptions, WorkerLogger, OutageOptions, QueueRateLimit } from './worker-options.js';
 
 /** A running worker process part. */
 export interface DeferredWorker {
@@ -21,11 +21,57 @@ export interface DeferredWorker {
   close(): Promise<void>;
   /** The concurrency per queue this worker runs with. */
   readonly concurrency: Readonly<Record<QueueName, number>>;
+  /** This worker's name (`startWorker({ name })`, by default `host:pid`). */
+  readonly name: string;
+  /**
+   * Stops this process from taking new jobs, on every queue it consumes; other workers go on
+   * (to pause a queue everywhere, see `pauseQueue`). Resolves once the jobs it was running have
+   * finished (or been aborted by `close()`). While paused it also leaves the check for jobs of dead
+   * workers to the other workers. Idempotent.
+   */
+  pause(): Promise<void>;
+  /** Takes jobs again after {@link DeferredWorker.pause}; does nothing when not paused or closing. */
+  resume(): Promise<void>;
+  /** Whether {@link DeferredWorker.pause} was called without a resume since. */
+  readonly paused: boolean;
 }
 
 // BullMQ's own stall limit is set out of reach: the worker applies `maxStalls` itself, so that a job
 // past it whose work had committed is acknowledged rather than failed.
 const BULLMQ_STALL_LIMIT = 1_000_000_000;
+
+/** The logger with this worker's name on every record, so the lines of several workers can be told apart. */
+function named(logger: Logger, worker: string): Logger {
+  const add = (log: (fields: object, message?: string) => void) => (fields: object, message?: string) => log.call(logger, { ...fields, worker }, message);
+  return {
+    info: add(logger.info),
+    warn: add(logger.warn),
+    error: add(logger.error),
+    ...(logger.debug ? { debug: add(logger.debug) } : {}),
+  };
+}
+
+/**
+ * Writes the queue-level settings this worker was given (global concurrency, rate limits) to Redis,
+ * where every worker of the queue reads them; settings it was not given are left as they are.
+ */
+async function applyQueueSettings(o: ResolvedWorkerOptions, connection: Queue['opts']['connection'], prefix: string): Promise<void> {
+  const queues = new Set([...Object.keys(o.global), ...Object.keys(o.limits)]) as Set<QueueName>;
+  for (const name of queues) {
+    const queue = new Queue(name, { connection, prefix });
+    queue.on('error', () => undefined);
+    try {
+      const global = o.global[name];
+      if (global === false) await queue.removeGlobalConcurrency();
+      else if (global !== undefined) await queue.setGlobalConcurrency(global);
+      const limit = o.limits[name];
+      if (limit === false) await queue.removeGlobalRateLimit();
+      else if (limit !== undefined) await queue.setGlobalRateLimit(limit.max, limit.durationMs);
+    } finally {
+      await queue.close();
+    }
+  }
+}
 
 /** A BullMQ Worker whose jobs are {@link ReadableJob}s: data that is not JSON reaches the processor, which fails it with a code. */
 class DeferredBullWorker extends Worker {
@@ -46,7 +92,8 @@ class DeferredBullWorker extends Worker {
  */
 export async function startWorker(options: WorkerOptions = {}): Promise<DeferredWorker> {
   const config = getConfig();
-  const o = resolveWorkerOptions(options);
+  const resolved = resolveWorkerOptions(options);
+  const o: ResolvedWorkerOptions = { ...resolved, logger: named(resolved.logger, resolved.name) };
   const { concurrency, logger } = o;
 
   // The worker opens data sources the application has not opened, and closes only those.
@@ -59,12 +106,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   }
 
   const redis = openRedis(o.connection ?? config.connection, 'worker');
+  await applyQueueSettings(o, redis.client, config.prefix);
   const scope: AttemptScope = { cancels: await CancelListener.start(redis.client, config.prefix), active: new Set() };
   const metrics = await deferredMetrics();
   const pipeline = new JobPipeline(o, scope, metrics);
   const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
     const worker = new DeferredBullWorker(queue, (job, token) => pipeline.process(job, queue, token), {
-      connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue],
+      connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue], name: o.name,
       maxStalledCount: BULLMQ_STALL_LIMIT, lockDuration: o.lockDurationMs, stalledInterval: o.stalledIntervalMs,
       ...(config.telemetry ? { telemetry: config.telemetry } : {}),
     });
@@ -82,7 +130,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopMaintenance = startMaintenance(o);
-  logger.info({ queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix }, 'worker started');
+  logger.info({
+    queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix,
+    ...(Object.keys(o.global).length ? { global: o.global } : {}), ...(Object.keys(o.limits).length ? { limits: o.limits } : {}),
+  }, 'worker started');
 
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal, graceMs: o.grace }, 'stopping: finishing active jobs, then exiting');
@@ -112,9 +163,31 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   }
 
   let closing: Promise<void> | undefined;
+  let pausing: Promise<unknown> | undefined;
   const handle: DeferredWorker = {
     concurrency,
+    name: o.name,
     close: () => (closing ??= close()),
+    get paused() {
+      return pausing !== undefined;
+    },
+    async pause() {
+      if (closing) return;
+      if (!pausing) {
+        logger.info({}, 'worker paused: it takes no new job until resume()');
+        // BullMQ waits for the jobs it was running (doNotWaitActive false): "paused" means nothing runs here.
+        // One promise for every caller, since a second BullMQ pause() would resolve at once.
+        pausing = Promise.allSettled(workers.map((w) => w.pause()));
+      }
+      await pausing;
+    },
+    async resume() {
+      if (closing || !pausing) return;
+      await pausing;
+      pausing = undefined;
+      await Promise.all(workers.map((w) => w.resume()));
+      logger.info({}, 'worker resumed');
+    },
   };
   if (o.handleSignals) {
     process.once('SIGTERM', onSignal);
