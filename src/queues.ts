@@ -1,4 +1,4 @@
-import { Queue, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getConfig, onReset, type ConnectionSetting } from './config.js';
 import { DeferralError } from './errors.js';
@@ -34,6 +34,13 @@ export async function closeRedis(redis: OwnedRedis | undefined): Promise<void> {
 
 /** A BullMQ Queue whose jobs are {@link ReadableJob}s: one whose data is not JSON can still be read. */
 export class ReadableQueue extends Queue {
+  protected override get Job(): typeof Job {
+    return READABLE_JOB;
+  }
+}
+
+/** A BullMQ Worker whose jobs are {@link ReadableJob}s: data that is not JSON reaches the processor, which fails it with a code. */
+export class ReadableWorker extends Worker {
   protected override get Job(): typeof Job {
     return READABLE_JOB;
   }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { decodeArgs, encodeResult, parsePayload } from '../call/call.js';
 import { READABLE_JOB } from '../call/readable-job.js';
 import { getConfig } from '../config.js';
 import { DeferralError } from '../errors.js';
 import { QUEUE_NAMES, show, type QueueName } from '../options.js';
-import { closeRedis, openRedis, producerQueue } from '../queues.js';
+import { closeRedis, openRedis, producerQueue, ReadableWorker } from '../queues.js';
 import { sleep } from '../time.js';
 
 /** A job taken by hand with {@link takeTask}: do the work, then complete or fail it. */
@@ -31,12 +31,6 @@ export interface TakeTaskOptions {
   timeoutMs?: number;
   /** How long the job is yours before it goes back to the queue, unless `extendLock`. @defaultValue `30000` */
   lockMs?: number;
-}
-
-class TakingWorker extends Worker {
-  protected override get Job(): typeof Job {
-    return READABLE_JOB;
-  }
 }
 
 function invalid(option: string, value: unknown, why: string): DeferralError {
@@ -75,7 +69,7 @@ export async function takeTask(queue: QueueName, { timeoutMs = 0, lockMs = 30_00
   if (!(Number.isSafeInteger(lockMs) && lockMs >= 1_000)) throw invalid('lockMs', lockMs, 'must be a whole number of ms ≥ 1000');
   const config = getConfig();
   const redis = openRedis(config.connection, 'worker');
-  const worker = new TakingWorker(queue, undefined, { connection: redis.client, prefix: config.prefix, autorun: false, lockDuration: lockMs });
+  const worker = new ReadableWorker(queue, undefined, { connection: redis.client, prefix: config.prefix, autorun: false, lockDuration: lockMs });
   worker.on('error', () => undefined);
   const release = async () => {
     await worker.close().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { ShutdownAbort, type AttemptScope } from './attempt.js';
 import { CancelListener } from './cancel.js';
@@ -8,7 +8,7 @@ import { QUEUE_NAMES, type QueueName } from '../options.js';
 import { asError, type Logger } from '../observe/logger.js';
 import { callLabel, deferredMetrics } from '../observe/metrics.js';
 import { JobPipeline } from './pipeline.js';
-import { closeRedis, openRedis } from '../queues.js';
+import { closeRedis, openRedis, ReadableWorker } from '../queues.js';
 import { READABLE_JOB } from '../call/readable-job.js';
 import { within } from '../time.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
@@ -73,13 +73,6 @@ async function applyQueueSettings(o: ResolvedWorkerOptions, connection: Queue['o
   }
 }
 
-/** A BullMQ Worker whose jobs are {@link ReadableJob}s: data that is not JSON reaches the processor, which fails it with a code. */
-class DeferredBullWorker extends Worker {
-  protected override get Job(): typeof Job {
-    return READABLE_JOB;
-  }
-}
-
 /**
  * Starts consuming the three queues in this process.
  *
@@ -111,7 +104,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   const metrics = await deferredMetrics();
   const pipeline = new JobPipeline(o, scope, metrics);
   const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
-    const worker = new DeferredBullWorker(queue, (job, token) => pipeline.process(job, queue, token), {
+    const worker = new ReadableWorker(queue, (job, token) => pipeline.process(job, queue, token), {
       connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue], name: o.name,
       maxStalledCount: BULLMQ_STALL_LIMIT, lockDuration: o.lockDurationMs, stalledInterval: o.stalledIntervalMs,
       ...(config.telemetry ? { telemetry: config.telemetry } : {}),
