@@ -1,9 +1,6 @@
-import { In, LessThan, type DataSource } from 'typeorm';
-import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
 import { DeferralError } from '../errors.js';
 import { QUEUE_NAMES, show, type QueueName } from '../options.js';
-import { iso, recordingSources } from '../outbox/records.js';
-import { outsideJobs } from '../outbox/single-connection.js';
+import { deleteFinishedRows, recordingSources } from '../outbox/records.js';
 import { readyProducerQueue } from '../queues.js';
 
 /**
@@ -74,22 +71,6 @@ async function cleanQueue(queue: QueueName, state: CleanState, cutoff: number, b
   }
 }
 
-/** Deletes the finished rows older than `cutoff` of one data source, `batch` per statement. */
-async function cleanRows(ds: DataSource, states: string[], queues: QueueName[], cutoff: number, batch: number): Promise<number> {
-  const repo = ds.getRepository(DeferredJobRecord);
-  const where = { state: In(states), queue: In(queues), finishedAt: LessThan(iso(cutoff)) };
-  let removed = 0;
-  for (;;) {
-    // Select then delete by id: a DELETE … LIMIT is not portable (PostgreSQL has none).
-    const found = await outsideJobs(ds, async () => {
-      const ids = (await repo.find({ select: { id: true }, where, take: batch })).map((r) => r.id);
-      if (ids.length) removed += (await repo.delete({ id: In(ids) })).affected ?? 0;
-      return ids.length;
-    });
-    if (found < batch) return removed;
-  }
-}
-
 /**
  * Removes finished jobs (completed, failed; cancelled jobs are failed ones) that finished more than
  * `olderThanMs` ago from Redis and, on each open data source with the job table, their rows.
@@ -109,6 +90,6 @@ export async function cleanJobs(options: CleanJobsOptions): Promise<CleanJobsRes
   }
   const rowStates = states.flatMap((s) => ROW_STATES[s]);
   let rows = 0;
-  for (const ds of recordingSources()) rows += await cleanRows(ds, rowStates, queues, cutoff, batchSize);
+  for (const ds of recordingSources()) rows += await deleteFinishedRows(ds, { states: rowStates, queues, cutoff, batch: batchSize });
   return { removed, rows };
 }

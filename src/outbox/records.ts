@@ -5,6 +5,7 @@ import { getConfig } from '../config.js';
 import { DeferralError } from '../errors.js';
 import { MAX_RECORD_KEYS_LENGTH, MYSQL_TEXT_BYTES } from '../limits.js';
 import type { QueueName } from '../options.js';
+import { outsideJobs } from './single-connection.js';
 
 /** The BullMQ options a row keeps, so a relay can push it later exactly as the caller asked. */
 export interface StoredJobOptions {
@@ -187,6 +188,25 @@ export async function listJobs(filter: { state?: RecordState | RecordState[]; mo
 }
 
 /**
+ * Deletes the rows in `states` (of `queues`, default all) finished before `cutoff`, `batch` per
+ * statement, so a big backlog never holds the table for long; resolves how many went.
+ */
+export async function deleteFinishedRows(ds: DataSource, { states, queues, cutoff, batch = 1000 }: { states: string[]; queues?: string[]; cutoff: number; batch?: number }): Promise<number> {
+  const repo = ds.getRepository(DeferredJobRecord);
+  const where = { state: In(states), ...(queues ? { queue: In(queues) } : {}), finishedAt: LessThan(iso(cutoff)) };
+  let removed = 0;
+  for (;;) {
+    // Select then delete by id: a DELETE … LIMIT is not portable (PostgreSQL has none).
+    const found = await outsideJobs(ds, async () => {
+      const ids = (await repo.find({ select: { id: true }, where, take: batch })).map((r) => r.id);
+      if (ids.length) removed += (await repo.delete({ id: In(ids) })).affected ?? 0;
+      return ids.length;
+    });
+    if (found < batch) return removed;
+  }
+}
+
+/**
  * Deletes finished rows (completed, failed, cancelled) finished more than `olderThanMs` ago.
  * Returns how many were deleted. Workers run it with `startWorker({ recordRetentionMs })`.
  *
@@ -197,9 +217,5 @@ export async function listJobs(filter: { state?: RecordState | RecordState[]; mo
  */
 export async function pruneJobs({ olderThanMs, dataSource }: { olderThanMs: number; dataSource?: DataSource | string }): Promise<number> {
   const ds = recordingDataSource(undefined, dataSource);
-  const result = await ds.getRepository(DeferredJobRecord).delete({
-    state: In(['completed', 'failed', 'cancelled']),
-    finishedAt: LessThan(iso(Date.now() - olderThanMs)),
-  });
-  return result.affected ?? 0;
+  return deleteFinishedRows(ds, { states: ['completed', 'failed', 'cancelled'], cutoff: Date.now() - olderThanMs });
 }
