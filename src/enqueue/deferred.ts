@@ -15,6 +15,7 @@ import { resolveDataSource, type NamedDataSource } from '../call/registry.js';
 import type { DbArgument, DeferredFunction } from './deferred-signature.js';
 import { outsideJobs } from '../outbox/single-connection.js';
 import { producerSpan } from '../observe/tracing.js';
+import { enqueueInterceptor } from './intercept.js';
 
 export type { DbArgument, DeferrableMethodNames, DeferredArgs, DeferredFunction, DeferredModel, DeferredResult, MethodNames, RepositoryMethodNames } from './deferred-signature.js';
 
@@ -101,6 +102,8 @@ export async function deferPayload(payload: CallPayload, named: NamedDataSource,
     queue, runAt: Date.now() + delayOf(options), attempts: options.attempts ?? 1, priority: options.priority,
     backoff: options.backoff, removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail,
   };
+  const intercept = enqueueInterceptor();
+  if (intercept) return intercept({ id, queue, payload, dataSource: named, options });
   return producerSpan({ queue, call: jobName(payload), jobId: id }, (trace) => {
     if (trace) payload.trace = trace;
     return enqueue(named, db, id, payload, stored);

@@ -59,6 +59,23 @@ export function checkQueues(queues: readonly QueueName[] | undefined, where: str
 }
 
 /**
+ * Runs one waiting job of `queues` (tried in the order given) and returns it as it stands after
+ * the attempt, or undefined when none was waiting. What processNextJob and drainQueues share.
+ */
+export async function processOneJob({ queues }: { queues: readonly QueueName[] }): Promise<Job | undefined> {
+  const c = await (consumer ??= openConsumer());
+  for (const queue of queues) {
+    const worker = workerFor(c, queue);
+    const token = randomUUID();
+    const job = await worker.getNextJob(token, { block: false });
+    if (!job) continue;
+    await worker.processJob(job, token, () => false);
+    return job;
+  }
+  return undefined;
+}
+
+/**
  * Runs exactly one waiting job in this process, through the worker's pipeline (checks, transaction,
  * retries, the job row, logs and metrics), and resolves `true`; `false` when no job was waiting.
  * Queues are tried in priority order (high, default, low); within a queue, jobs run in the order
@@ -71,17 +88,7 @@ export function checkQueues(queues: readonly QueueName[] | undefined, where: str
  * ```
  */
 export async function processNextJob({ queues }: { queues?: QueueName[] } = {}): Promise<boolean> {
-  const order = checkQueues(queues, 'processNextJob');
-  const c = await (consumer ??= openConsumer());
-  for (const queue of order) {
-    const worker = workerFor(c, queue);
-    const token = randomUUID();
-    const job = await worker.getNextJob(token, { block: false });
-    if (!job) continue;
-    await worker.processJob(job, token, () => false);
-    return true;
-  }
-  return false;
+  return (await processOneJob({ queues: checkQueues(queues, 'processNextJob') })) !== undefined;
 }
 
 onReset(async () => {
