@@ -1,5 +1,8 @@
+import Fastify from 'fastify';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineTask, DeferredJobRecord, reportProgress, submitTask, type StandardSchemaV1 } from '../../src/index.js';
+import { dashboardPlugin } from '../../dashboard/index.js';
+import { defineTask, DeferredJobRecord, isQueuePaused, reportProgress, submitTask, type StandardSchemaV1 } from '../../src/index.js';
 import { producerQueue } from '../../src/queues.js';
 import { failure, thrown } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
@@ -109,5 +112,27 @@ describe.each(DB_KINDS)('named tasks (defineTask, submitTask) on %s', (kind) => 
     for (const make of [() => defineTask('', () => 1), () => defineTask('x\ny', () => 1), () => defineTask('ok', 1 as never), () => defineTask('ok', () => 1, { queue: 'urgent' as never })]) {
       expect(thrown(make).code).toBe('DEFER_ERR_INVALID_OPTION');
     }
+  });
+
+  it('a task has what a deferred call has: the job API for its owner, cancel, the call label in metrics, and bull-board\'s pause button pauses its queue', async () => {
+    const registry = new Registry();
+    h = await setup(kind, { metrics: { registry } }, false);
+    const app = h.closeWith(Fastify());
+    const ADMIN = 'admin-token-0123456789abcdef';
+    const ANN = 'ann-token-0123456789abcdef-x';
+    await app.register(dashboardPlugin, { prefix: '/d', tokens: { [ADMIN]: { uid: 'ops', admin: true }, [ANN]: { uid: 'ann' } } });
+    const cancelled = await submitTask(add, { a: 1, b: 1 }, { uid: 'ann' });
+    const view = await app.inject({ method: 'GET', url: `/d/api/jobs/${cancelled.id}`, headers: { authorization: `Bearer ${ANN}` } });
+    expect([view.statusCode, view.json()]).toEqual([200, expect.objectContaining({ name: 'test-add', uid: 'ann', state: 'waiting' })]);
+    expect(await cancelled.cancel()).toBe(true);
+    expect((await failure(cancelled.result({ timeoutMs: 5_000 }))).code).toBe('DEFER_ERR_CANCELLED');
+    const paused = await app.inject({ method: 'PUT', url: '/d/queues/api/queues/default/pause', headers: { authorization: `Bearer ${ADMIN}`, origin: 'http://localhost:80', host: 'localhost:80' } });
+    expect(paused.statusCode).toBeLessThan(300);
+    expect(await isQueuePaused('default')).toBe(true);
+    await app.inject({ method: 'PUT', url: '/d/queues/api/queues/default/resume', headers: { authorization: `Bearer ${ADMIN}`, origin: 'http://localhost:80', host: 'localhost:80' } });
+    expect(await isQueuePaused('default')).toBe(false);
+    await h.startWorker({ relay: false });
+    expect(await (await submitTask(add, { a: 2, b: 2 })).result({ timeoutMs: 10_000 })).toBe(4);
+    expect(await registry.metrics()).toMatch(/^deferred_jobs_completed_total\{queue="default",call="test-add"\} 1$/m);
   });
 });
