@@ -44,9 +44,13 @@ let outside: EnqueueInterceptor | undefined;
 
 const MAX_RUNS = 10_000;
 
+/** The recorded calls, one numbered line each, for an assertion's message. */
+function recordedList(calls: readonly RecordedCall[]): string {
+  return calls.length === 0 ? 'Nothing was recorded.' : `Recorded calls (${calls.length}):\n${calls.map((c, i) => `  ${i + 1}. ${describeCall(c)}`).join('\n')}`;
+}
+
 function notRecorded(expected: string, calls: readonly RecordedCall[]): Error {
-  const list = calls.length === 0 ? 'Nothing was recorded.' : `Recorded calls (${calls.length}):\n${calls.map((c, i) => `  ${i + 1}. ${describeCall(c)}`).join('\n')}`;
-  return new Error(`Expected ${expected}, but none was recorded.\n${list}`);
+  return new Error(`Expected ${expected}, but none was recorded.\n${recordedList(calls)}`);
 }
 
 /**
@@ -93,7 +97,7 @@ export function fakeQueues(): FakeQueues {
     calls,
     assertDeferred: assertDeferred as FakeQueues['assertDeferred'],
     assertNothingDeferred() {
-      if (calls.length > 0) throw new Error(`Expected nothing to be deferred, but ${calls.length} call(s) were.\nRecorded calls (${calls.length}):\n${calls.map((c, i) => `  ${i + 1}. ${describeCall(c)}`).join('\n')}`);
+      if (calls.length > 0) throw new Error(`Expected nothing to be deferred, but ${calls.length} call(s) were.\n${recordedList(calls)}`);
     },
     async runRecorded() {
       const outcomes: JobOutcome[] = [];
