@@ -47,7 +47,7 @@ async function enqueue(named: NamedDataSource, db: DbArgument, id: string, paylo
   if (recordsEnabled(dataSource)) {
     // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
     const row = newRecord(id, payload, stored, json);
-    const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(row).orIgnore().execute();
+    const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(row).orIgnore().updateEntity(false).execute();
     await (tx ? insert() : outsideJobs(dataSource, insert));
     const push = () => pushRecorded(dataSource, id, payload, stored);
     if (tx) afterCommit(tx, push);

@@ -150,7 +150,7 @@ interface Expected {
 const WITH_TABLE: Record<DbKind, Expected> = {
   postgres: { outside: 'INSERT(auto), UPDATE(auto)', inside: 'BEGIN, INSERT, COMMIT, UPDATE(auto)', run: 'UPDATE(auto), BEGIN, SELECT FOR UPDATE, SELECT, UPDATE, COMMIT', commits: { outside: 2, inside: 2, run: 2 } },
   mariadb: { outside: 'INSERT(auto), UPDATE(auto)', inside: 'BEGIN, INSERT, COMMIT, UPDATE(auto)', run: 'UPDATE(auto), BEGIN, SELECT FOR UPDATE, SELECT, UPDATE, COMMIT', commits: { outside: 2, inside: 2, run: 2 } },
-  sqlite: { outside: 'INSERT(auto), SELECT, UPDATE(auto)', inside: 'BEGIN, INSERT, SELECT, COMMIT, UPDATE(auto)', run: 'UPDATE(auto), BEGIN, SELECT, SELECT, UPDATE, COMMIT', commits: { outside: 2, inside: 2, run: 2 } },
+  sqlite: { outside: 'INSERT(auto), UPDATE(auto)', inside: 'BEGIN, INSERT, COMMIT, UPDATE(auto)', run: 'UPDATE(auto), BEGIN, SELECT, SELECT, UPDATE, COMMIT', commits: { outside: 2, inside: 2, run: 2 } },
 };
 const WITHOUT_TABLE: Expected = { outside: '', inside: 'BEGIN, COMMIT', run: 'BEGIN, SELECT, COMMIT', commits: { outside: 0, inside: 1, run: 1 } };
 
