@@ -8,18 +8,18 @@ import { LIBRARY_OPTIONS, openRedis, REDIS_URL, type BenchDb } from './services.
 import { clocked, timeCalls, type Measure } from './stats.js';
 
 /** How many enqueue calls the (untimed) pre-fill keeps in flight. */
-const PREFILL_IN_FLIGHT = 50;
+export const PREFILL_IN_FLIGHT = 50;
 
 /** `ours` with a transaction per job (the default) or with `DeferredType({ transaction: false })`. */
 export type OursVariant = 'tx' | 'no-tx';
 const DeferredNoTx = DeferredType({ transaction: false });
 
-interface Consumer {
+export interface Consumer {
   close(): Promise<void>;
 }
 
 /** One side of a drain comparison: how to pre-fill its queue and start its consumer. */
-interface DrainSide {
+export interface DrainSide {
   prefill(n: number): Promise<void>;
   startConsumer(concurrency: number): Promise<Consumer>;
   /** Checks, untimed, what the drain left besides Redis (the job table). */
@@ -28,7 +28,7 @@ interface DrainSide {
 }
 
 /** Runs every step even when one fails, then throws the first failure. */
-async function runAll(steps: Array<() => Promise<unknown> | undefined>): Promise<void> {
+export async function runAll(steps: Array<() => Promise<unknown> | undefined>): Promise<void> {
   let first: unknown;
   for (const step of steps) {
     try {
@@ -63,7 +63,7 @@ function completions(events: QueueEvents, n: number, timeoutMs: number): Promise
  * waits, ready), and times from `resume()` to the n-th completion event read
  * by our own QueueEvents. Connection set-up is thus outside the timed window.
  */
-async function timeDrain(ctx: BenchContext, prefix: string, n: number, concurrency: number, side: DrainSide): Promise<Measure> {
+export async function timeDrain(ctx: BenchContext, prefix: string, n: number, concurrency: number, side: DrainSide): Promise<Measure> {
   const control = new Queue(QUEUE, { connection: ctx.control, prefix });
   control.on('error', () => undefined);
   let events: QueueEvents | undefined;

@@ -1,8 +1,10 @@
 /**
- * typeorm-deferred against raw BullMQ, side by side in one process on one Redis.
+ * typeorm-deferred against raw BullMQ and against the BullMQ + TypeORM worker a user would write
+ * by hand, side by side in one process on one Redis.
  * `npm run bench`; BENCH_N (enqueue jobs per run, default 2000; drains use half),
- * BENCH_DRAIN_N, BENCH_REPS (default 5), BENCH_ONLY (run only the scenarios whose
- * name contains one of its `|`-separated parts, case-insensitive). See BENCHMARKS.md.
+ * BENCH_DRAIN_N, BENCH_REPS (default 5), BENCH_CONCURRENCY (the drains' worker concurrencies,
+ * comma-separated, default 1,10,50), BENCH_ONLY (run only the scenarios whose name contains one
+ * of its `|`-separated parts, case-insensitive). See BENCHMARKS.md.
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
@@ -11,9 +13,10 @@ import { closeDeferred } from '../src/index.js';
 import { breakdown, promiseHookCost } from './breakdown.js';
 import { BenchContext } from './context.js';
 import { oursDrain, rawDrain, type OursVariant } from './drain.js';
-import { enqueuePair, storedPayloads } from './enqueue.js';
+import { enqueueTrial, storedPayloads, type Trial } from './enqueue.js';
+import { handDrain } from './handwritten.js';
 import { openPostgres, openSqlite, REDIS_URL, type BenchDb } from './services.js';
-import { fmtMicros, fmtRate, fmtRatio, median, table, type Measure } from './stats.js';
+import { fmtMicros, fmtRate, fmtRatio, median, rotate, table, type Measure } from './stats.js';
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -23,40 +26,52 @@ function positiveInt(name: string, fallback: number): number {
   return n;
 }
 
+/** The drains' worker concurrencies: a comma-separated list of whole numbers ≥ 1. */
+function concurrencies(raw: string): number[] {
+  const list = raw.split(',').map((part) => Number(part.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_CONCURRENCY must list whole numbers ≥ 1 separated by commas, not ${JSON.stringify(raw)}`);
+  return [...new Set(list)];
+}
+
 const ENQUEUE_N = positiveInt('BENCH_N', 2000);
 const DRAIN_N = positiveInt('BENCH_DRAIN_N', Math.max(1, Math.round(ENQUEUE_N / 2)));
 const REPS = positiveInt('BENCH_REPS', 5);
 const ENQUEUE_IN_FLIGHT = 50;
+const CONCURRENCY = concurrencies(process.env.BENCH_CONCURRENCY ?? '1,10,50');
 const ONLY = (process.env.BENCH_ONLY ?? '').split('|').map((part) => part.trim().toLowerCase()).filter(Boolean);
 
 /** True when BENCH_ONLY is unset or `name` contains one of its parts. */
 const selected = (name: string) => ONLY.length === 0 || ONLY.some((part) => name.toLowerCase().includes(part));
 
-/** A pair measured side by side: jobs/s of ours and of raw BullMQ for the same n. */
+/**
+ * Three sides measured side by side for the same n: ours, raw BullMQ and the hand-written
+ * BullMQ + TypeORM worker; `turn` rotates the order the sides run in.
+ */
 interface Scenario {
   name: string;
   n: number;
   warmupN: number;
-  pair(n: number, oursFirst: boolean): Promise<{ ours: Measure; raw: Measure }>;
+  trial(n: number, turn: number): Promise<Trial>;
 }
 
 interface Samples {
   ours: Measure[];
   raw: Measure[];
+  hand: Measure[];
+  /** ours/raw per trial. */
   ratio: number[];
+  /** ours/hand-written per trial. */
+  handRatio: number[];
 }
 
 const version = (pkg: string) => (JSON.parse(readFileSync(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Runs two drains one after the other, in the given order. */
-async function drainPair(ours: () => Promise<Measure>, raw: () => Promise<Measure>, oursFirst: boolean): Promise<{ ours: Measure; raw: Measure }> {
-  if (oursFirst) {
-    const o = await ours();
-    return { ours: o, raw: await raw() };
-  }
-  const r = await raw();
-  return { ours: await ours(), raw: r };
+/** Runs the three drains one after the other, in the order rotated by `turn`. */
+async function drainTrial(sides: { [K in keyof Trial]: () => Promise<Measure> }, turn: number): Promise<Trial> {
+  const got: Partial<Trial> = {};
+  for (const key of rotate(['ours', 'raw', 'hand'] as const, turn)) got[key] = await sides[key]();
+  return got as Trial;
 }
 
 /** The data sources of a run: without and with the job table (DeferredJobRecord). */
@@ -69,8 +84,8 @@ interface Dbs {
 
 function scenarios(ctx: BenchContext, { sqlite, postgres, sqliteJobs, postgresJobs }: Dbs): Scenario[] {
   const list: Scenario[] = [
-    { name: 'enqueue, sequential', n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, { inFlight: 1 }, first) },
-    { name: `enqueue, ${ENQUEUE_IN_FLIGHT} in flight`, n: ENQUEUE_N, warmupN: 1000, pair: (n, first) => enqueuePair(ctx, sqlite, n, { inFlight: ENQUEUE_IN_FLIGHT }, first) },
+    { name: 'enqueue, sequential', n: ENQUEUE_N, warmupN: 1000, trial: (n, turn) => enqueueTrial(ctx, sqlite, n, { inFlight: 1 }, turn) },
+    { name: `enqueue, ${ENQUEUE_IN_FLIGHT} in flight`, n: ENQUEUE_N, warmupN: 1000, trial: (n, turn) => enqueueTrial(ctx, sqlite, n, { inFlight: ENQUEUE_IN_FLIGHT }, turn) },
   ];
   // One transaction per call, awaited one after another; without and with the job table.
   const inTransaction: Array<[string, BenchDb]> = [
@@ -82,7 +97,7 @@ function scenarios(ctx: BenchContext, { sqlite, postgres, sqliteJobs, postgresJo
   for (const [label, db] of inTransaction) {
     list.push({
       name: `enqueue in a transaction, ${label}`, n: ENQUEUE_N, warmupN: 1000,
-      pair: (n, first) => enqueuePair(ctx, db, n, { inFlight: 1, inTransaction: true }, first),
+      trial: (n, turn) => enqueueTrial(ctx, db, n, { inFlight: 1, inTransaction: true }, turn),
     });
   }
   const drains: Array<[string, BenchDb, OursVariant]> = [
@@ -92,11 +107,15 @@ function scenarios(ctx: BenchContext, { sqlite, postgres, sqliteJobs, postgresJo
     ['PostgreSQL', postgres, 'tx'],
     ['job table, PostgreSQL', postgresJobs, 'tx'],
   ];
-  for (const c of [1, 10]) {
+  for (const c of CONCURRENCY) {
     for (const [label, db, variant] of drains) {
       list.push({
         name: `drain, c=${c}, ${label}`, n: DRAIN_N, warmupN: 300,
-        pair: (n, first) => drainPair(() => oursDrain(ctx, db, variant, n, c), () => rawDrain(ctx, db, n, c), first),
+        trial: (n, turn) => drainTrial({
+          ours: () => oursDrain(ctx, db, variant, n, c),
+          raw: () => rawDrain(ctx, db, n, c),
+          hand: () => handDrain(ctx, db, variant, n, c),
+        }, turn),
       });
     }
   }
@@ -113,7 +132,7 @@ async function environment(ctx: BenchContext, dbs: BenchDb[], jobDbs: BenchDb[])
     `job table (DeferredJobRecord) on: ${jobDbs.map((d) => d.version).join(', ')}`,
     `bullmq ${version('bullmq')}, ioredis ${version('ioredis')}, typeorm ${version('typeorm')}, better-sqlite3 ${version('better-sqlite3')}, superjson ${version('superjson')}`,
     `load average at start (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-    `enqueue N=${ENQUEUE_N} (sequential and ${ENQUEUE_IN_FLIGHT} in flight), drain N=${DRAIN_N}, ${REPS} interleaved repetitions per pair`,
+    `enqueue N=${ENQUEUE_N} (sequential and ${ENQUEUE_IN_FLIGHT} in flight), drain N=${DRAIN_N} at concurrency ${CONCURRENCY.join(', ')}, ${REPS} interleaved repetitions per scenario (ours, raw, hand-written)`,
     ...(ONLY.length ? [`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)}: only the scenarios named with ${ONLY.map((p) => JSON.stringify(p)).join(' or ')}`] : []),
   ];
 }
@@ -141,30 +160,33 @@ async function main(): Promise<void> {
     dbs.push(await openSqlite({ jobTable: true }));
     dbs.push(await openPostgres(10, { jobTable: true }));
     const [sqlite, postgres, sqliteJobs, postgresJobs] = dbs;
-    console.log('typeorm-deferred vs raw BullMQ');
+    console.log('typeorm-deferred vs raw BullMQ and a hand-written BullMQ + TypeORM worker');
     for (const line of await environment(ctx, [sqlite, postgres], [sqliteJobs, postgresJobs])) console.log(line);
 
     const stored = await storedPayloads(ctx, sqlite);
     console.log(`job data as stored: ours ${stored.ours.length} B ${stored.ours}`);
     console.log(`                    raw  ${stored.raw.length} B ${stored.raw}`);
+    console.log(`                    hand ${stored.hand.length} B ${stored.hand}`);
 
     const list = scenarios(ctx, { sqlite, postgres, sqliteJobs, postgresJobs });
     const withBreakdown = selected('breakdown');
     if (list.length === 0 && !withBreakdown) throw new Error(`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)} matches no scenario (nor "breakdown")`);
     if (list.length) log('warm-up (not counted)…');
-    for (const s of list) await s.pair(s.warmupN, true);
+    for (const s of list) await s.trial(Math.min(s.warmupN, s.n), 0);
 
-    const samples = new Map<string, Samples>(list.map((s) => [s.name, { ours: [], raw: [], ratio: [] }]));
+    const samples = new Map<string, Samples>(list.map((s) => [s.name, { ours: [], raw: [], hand: [], ratio: [], handRatio: [] }]));
     const nameWidth = Math.max(0, ...list.map((s) => s.name.length));
     for (let rep = 0; rep < REPS; rep++) {
       for (const [i, s] of list.entries()) {
-        // Alternate which side goes first, so neither always runs on a warmer or colder machine.
-        const { ours, raw } = await s.pair(s.n, (rep + i) % 2 === 0);
+        // Rotate which side goes first, so none always runs on a warmer or colder machine.
+        const { ours, raw, hand } = await s.trial(s.n, rep + i);
         const r = samples.get(s.name)!;
         r.ours.push(ours);
         r.raw.push(raw);
+        r.hand.push(hand);
         r.ratio.push(ours.rate / raw.rate);
-        log(`rep ${rep + 1}/${REPS}  ${s.name.padEnd(nameWidth)} ours ${fmtRate(ours.rate).padStart(7)}/s  raw ${fmtRate(raw.rate).padStart(7)}/s  ours/raw ${fmtRatio(ours.rate / raw.rate)}`);
+        r.handRatio.push(ours.rate / hand.rate);
+        log(`rep ${rep + 1}/${REPS}  ${s.name.padEnd(nameWidth)} ours ${fmtRate(ours.rate).padStart(7)}/s  raw ${fmtRate(raw.rate).padStart(7)}/s  hand ${fmtRate(hand.rate).padStart(7)}/s  ours/raw ${fmtRatio(ours.rate / raw.rate)}  ours/hand ${fmtRatio(ours.rate / hand.rate)}`);
       }
     }
 
@@ -175,20 +197,28 @@ async function main(): Promise<void> {
         const rate = median(m.map((x) => x.rate));
         return { rate, wall: 1e6 / rate, cpu: median(m.map((x) => x.cpuPerJob)) };
       };
-      return { s, ours: side(r.ours), raw: side(r.raw), ratio: median(r.ratio), min: Math.min(...r.ratio), max: Math.max(...r.ratio) };
+      const spread = (ratios: number[]) => `${fmtRatio(Math.min(...ratios))}–${fmtRatio(Math.max(...ratios))}`;
+      return {
+        s, ours: side(r.ours), raw: side(r.raw), hand: side(r.hand),
+        ratio: median(r.ratio), range: spread(r.ratio), handRatio: median(r.handRatio), handRange: spread(r.handRatio),
+      };
     });
     if (summary.length) {
-      console.log(`\nThroughput: median of ${REPS} interleaved runs per side, jobs/s (higher is better); ours/raw is the median of the per-pair ratios`);
+      console.log(`\nThroughput: median of ${REPS} interleaved runs per side, jobs/s (higher is better); ours/raw and ours/hand are the medians of the per-trial ratios`);
+      console.log('(hand = the hand-written BullMQ + TypeORM worker: queue.add(name, { id }), a Worker that reloads the record in a transaction and calls noop())');
       console.log(table(
-        ['scenario', 'N', 'ours jobs/s', 'raw jobs/s', 'ours/raw', 'ratio range'],
-        summary.map(({ s, ours, raw, ratio, min, max }) => [s.name, String(s.n), fmtRate(ours.rate), fmtRate(raw.rate), fmtRatio(ratio), `${fmtRatio(min)}–${fmtRatio(max)}`]),
+        ['scenario', 'N', 'ours jobs/s', 'raw jobs/s', 'ours/raw', 'ratio range', 'hand jobs/s', 'ours/hand', 'ours/hand range'],
+        summary.map(({ s, ours, raw, hand, ratio, range, handRatio, handRange }) => [
+          s.name, String(s.n), fmtRate(ours.rate), fmtRate(raw.rate), fmtRatio(ratio), range, fmtRate(hand.rate), fmtRatio(handRatio), handRange,
+        ]),
       ));
       console.log('\nCost per job, µs: wall = 1e6 / median jobs/s; CPU = median CPU time (user + system) of this process per job');
       console.log(table(
-        ['scenario', 'wall ours', 'wall raw', 'wall extra', 'CPU ours', 'CPU raw', 'CPU extra', 'CPU ours/raw'],
-        summary.map(({ s, ours, raw }) => [
+        ['scenario', 'wall ours', 'wall raw', 'wall extra', 'CPU ours', 'CPU raw', 'CPU extra', 'CPU ours/raw', 'wall hand', 'CPU hand', 'CPU ours/hand'],
+        summary.map(({ s, ours, raw, hand }) => [
           s.name, fmtMicros(ours.wall), fmtMicros(raw.wall), fmtMicros(ours.wall - raw.wall),
           fmtMicros(ours.cpu), fmtMicros(raw.cpu), fmtMicros(ours.cpu - raw.cpu), fmtRatio(ours.cpu / raw.cpu),
+          fmtMicros(hand.wall), fmtMicros(hand.cpu), fmtRatio(ours.cpu / hand.cpu),
         ]),
       ));
     }
@@ -198,10 +228,10 @@ async function main(): Promise<void> {
       const b = summary.find((x) => x.s.name === withoutName)?.ours;
       if (a && b) console.log(`${label}: wall ${fmtMicros(a.wall - b.wall)} µs/job (${fmtMicros(a.wall)} vs ${fmtMicros(b.wall)}), CPU ${fmtMicros(a.cpu - b.cpu)} µs/job (${fmtMicros(a.cpu)} vs ${fmtMicros(b.cpu)})`);
     };
-    for (const c of [1, 10]) difference(`SQLite drain c=${c}, ours with − without transaction`, `drain, c=${c}, SQLite`, `drain, c=${c}, SQLite, transaction: false`);
+    for (const c of CONCURRENCY) difference(`SQLite drain c=${c}, ours with − without transaction`, `drain, c=${c}, SQLite`, `drain, c=${c}, SQLite, transaction: false`);
     for (const kind of ['SQLite', 'PostgreSQL']) {
       difference(`${kind} enqueue in a transaction, ours with − without job table`, `enqueue in a transaction, job table, ${kind}`, `enqueue in a transaction, ${kind}`);
-      for (const c of [1, 10]) difference(`${kind} drain c=${c}, ours with − without job table`, `drain, c=${c}, job table, ${kind}`, `drain, c=${c}, ${kind}`);
+      for (const c of CONCURRENCY) difference(`${kind} drain c=${c}, ours with − without job table`, `drain, c=${c}, job table, ${kind}`, `drain, c=${c}, ${kind}`);
     }
 
     if (withBreakdown) {

@@ -42,6 +42,12 @@ export async function microsPerCall(iterations: number, fn: () => unknown): Prom
   return ((performance.now() - t0) * 1000) / iterations;
 }
 
+/** `list` rotated left by `turn` places: the order the sides of a trial run in, so each goes first in turn. */
+export function rotate<T>(list: readonly T[], turn: number): T[] {
+  const k = ((turn % list.length) + list.length) % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
 /** Formats a rate with thousands separators and no decimals. */
 export const fmtRate = (v: number) => Math.round(v).toLocaleString('en-US');
 export const fmtRatio = (v: number) => v.toFixed(2);
