@@ -154,6 +154,11 @@ export class RedisCommandCounter {
     return client;
   }
 
+  /** What `role` sent since the last take(), without resetting it. */
+  peek(role: RedisRole): RedisTally {
+    return this.tallies[role];
+  }
+
   /** What `role` sent since the last call. */
   take(role: RedisRole): RedisTally {
     const taken = this.tallies[role];

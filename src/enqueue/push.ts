@@ -2,9 +2,12 @@ import type { DataSource } from 'typeorm';
 import type { CallPayload } from '../call/call.js';
 import { jobName } from '../call/invoke.js';
 import { callLabel, deferredMetrics } from '../observe/metrics.js';
-import { readyProducerQueue } from '../queues.js';
+import type { Queue } from 'bullmq';
+import { producerQueue, producerRedis, readyProducerQueue } from '../queues.js';
+import { getConfig } from '../config.js';
+import { cancelledQueue, requestCancel } from '../worker/cancel.js';
 import { DeferralError } from '../errors.js';
-import { markRecord, type StoredJobOptions } from '../outbox/records.js';
+import { iso, markRecord, type StoredJobOptions } from '../outbox/records.js';
 import { outsideJobs } from '../outbox/single-connection.js';
 
 /**
@@ -31,10 +34,30 @@ export async function pushJob(id: string, payload: CallPayload, o: StoredJobOpti
 }
 
 /**
- * Pushes a recorded job, then marks its row queued or delayed (unless a worker got there first).
- * No read of the row first: a row cancelled meanwhile is refused by the worker, which reads it anyway.
+ * Pushes a recorded job; its row is not written (it stays `pending` until the job completes, or a
+ * relay round finds it in Redis). Then the job's cancel mark is read: a cancel() that found no job
+ * in Redis marks the row and Redis before it looks in Redis again, and this push lands before or
+ * after that second look, so one of the two sees the other and the job is taken back out.
  */
 export async function pushRecorded(dataSource: DataSource, id: string, payload: CallPayload, o: StoredJobOptions): Promise<void> {
   await pushJob(id, payload, o);
-  await outsideJobs(dataSource, () => markRecord(dataSource.manager, id, { state: o.runAt > Date.now() ? 'delayed' : 'queued', relayedAt: null }, ['pending', 'relaying']));
+  const { prefix } = getConfig();
+  if ((await cancelledQueue(producerRedis(), prefix, id)) === null) return;
+  await withdrawCancelled(producerQueue(o.queue), id, o.queue);
+  await outsideJobs(dataSource, () => markRecord(dataSource.manager, id, { state: 'cancelled', finishedAt: iso() }, ['pending', 'relaying', 'queued', 'delayed']));
+}
+
+/** Removes a cancelled job that has not finished from its queue or, when a worker already took it, asks that worker to abort it. */
+export async function withdrawCancelled(queue: Queue, id: string, name: string): Promise<'removed' | 'running' | 'absent'> {
+  const job = await queue.getJob(id);
+  // A job that ran to its end is left as it is: its outcome stands.
+  if (!job || job.finishedOn) return 'absent';
+  try {
+    await job.remove();
+    return 'removed';
+  } catch {
+    // Locked: a worker is running it.
+    await requestCancel(producerRedis(), getConfig().prefix, id, name);
+    return 'running';
+  }
 }

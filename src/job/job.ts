@@ -6,6 +6,7 @@ import { findRecord, iso, markRecord, recordedResult, type RecordState } from '.
 import { outsideJobs } from '../outbox/single-connection.js';
 import { decodeResult } from '../call/call.js';
 import { cancelledQueue, markCancelled, requestCancel } from '../worker/cancel.js';
+import { withdrawCancelled } from '../enqueue/push.js';
 import { getConfig } from '../config.js';
 import { codeFromStack, DeferralError } from '../errors.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
@@ -269,14 +270,19 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
   }
 
   async cancel(): Promise<boolean> {
-    const job = await (await this.bull()).getJob(this.id);
+    const bull = await this.bull();
+    const job = await bull.getJob(this.id);
     const { prefix } = getConfig();
     const redis = producerRedis();
     if (!job) {
-      // Not pushed yet: a cancelled row is never pushed, by the caller's commit or by a relay, nor run if a push raced us.
+      // Not in Redis yet: the row is marked, then Redis, then Redis is looked at again. A push under
+      // way reads the mark after it lands (pushRecorded), so one side or the other takes the job back out.
       const found = await findRecord(this.id, this.records);
       const cancelled = found !== undefined && (await cancelRecord(found.dataSource, this.id, ['pending', 'relaying']));
-      if (cancelled) await markCancelled(redis, prefix, this.id, this.queue);
+      if (cancelled) {
+        await markCancelled(redis, prefix, this.id, this.queue);
+        await withdrawCancelled(bull, this.id, this.queue);
+      }
       return cancelled;
     }
     const state = mapState(await job.getState());
@@ -287,13 +293,8 @@ export class QueuedJob<R = unknown> implements DeferredJob<R> {
     }
     if (state !== 'waiting' && state !== 'delayed') return false;
     await markCancelled(redis, prefix, this.id, this.queue);
-    try {
-      await job.remove();
-    } catch {
-      // A worker took the job between the state check and the removal: ask it to stop.
-      await requestCancel(redis, prefix, this.id, this.queue);
-      return true;
-    }
+    // A worker took the job between the state check and the removal: it was asked to stop.
+    if ((await withdrawCancelled(bull, this.id, this.queue)) === 'running') return true;
     // Removed before it ran: the row, if any, says so too (no worker will).
     const found = await findRecord(this.id, this.records);
     if (found) await cancelRecord(found.dataSource, this.id, ['pending', 'relaying', 'queued', 'delayed']);

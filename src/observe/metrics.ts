@@ -65,7 +65,7 @@ async function collectQueues(jobs: PromClient.Gauge, oldest: PromClient.Gauge): 
   }
 }
 
-/** Rows of the job table still waiting for their push to Redis (the outbox). */
+/** Rows of the job table not yet known to be in Redis: pushed after their commit (until a relay round or the job's completion says so), or waiting for a relay. */
 async function collectOutbox(pending: PromClient.Gauge, oldest: PromClient.Gauge): Promise<void> {
   let count = 0;
   let first: string | undefined;
@@ -99,8 +99,8 @@ function build(p: typeof PromClient, registry: MetricsRegistry): DeferredMetrics
   };
   pair({ name: 'deferred_queue_jobs', help: 'Jobs in each queue, by BullMQ state', labelNames: ['queue', 'state'] },
     { name: 'deferred_queue_oldest_waiting_seconds', help: 'How long the oldest job of the wait list has been due', labelNames: ['queue'] }, collectQueues);
-  pair({ name: 'deferred_outbox_pending', help: 'Job table rows not yet pushed to Redis', labelNames: [] },
-    { name: 'deferred_outbox_oldest_pending_seconds', help: 'Age of the oldest job table row not yet pushed to Redis', labelNames: [] }, collectOutbox);
+  pair({ name: 'deferred_outbox_pending', help: 'Job table rows whose job is not yet known to be in Redis (pending or relaying; relay rounds check those older than olderThanMs)', labelNames: [] },
+    { name: 'deferred_outbox_oldest_pending_seconds', help: 'Age of the oldest such row: well above the relay\'s olderThanMs plus its interval, jobs are not reaching Redis', labelNames: [] }, collectOutbox);
   return {
     registry,
     enqueued: counter('deferred_jobs_enqueued_total', 'Jobs put on a queue', ['queue', 'call']),

@@ -1,7 +1,11 @@
-import { IsNull, LessThan, type DataSource } from 'typeorm';
+import { In, IsNull, LessThan, type DataSource } from 'typeorm';
 import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
 import type { CallPayload } from '../call/call.js';
+import { getConfig } from '../config.js';
 import { pushRecorded } from '../enqueue/push.js';
+import { QUEUE_NAMES, type QueueName } from '../options.js';
+import { producerQueue, producerRedis } from '../queues.js';
+import { cancelKey } from '../worker/cancel.js';
 import { iso, markRecord, recordingSources, recordsEnabled, type StoredJobOptions } from './records.js';
 
 /** Options of {@link relayPendingJobs} and of `startWorker({ relay })`. */
@@ -10,8 +14,8 @@ export interface RelayOptions {
   olderThanMs?: number;
   /**
    * A claim older than this (a relay that died mid-push) may be taken over. On a worker's rounds,
-   * also how long a row may say `active` before it is checked against BullMQ (a job failed
-   * after its worker died). @defaultValue `60000`
+   * also how long a row may wait before it is checked against BullMQ (a job failed after its
+   * worker died). @defaultValue `60000`
    */
   leaseMs?: number;
   /** Rows per data source and round. @defaultValue `500` */
@@ -20,11 +24,60 @@ export interface RelayOptions {
   dataSource?: DataSource;
 }
 
+type Candidate = Pick<DeferredJobRecord, 'id' | 'queue' | 'state' | 'relayedAt' | 'scheduledAt'>;
+
+/** Where each row's job stands in Redis: there, cancelled (a cancel mark and no job), or missing. */
+async function inRedis(rows: Candidate[]): Promise<Array<'there' | 'cancelled' | 'missing'>> {
+  const pipeline = producerRedis().pipeline();
+  const { prefix } = getConfig();
+  for (const { id, queue } of rows) pipeline.exists(producerQueue(queue as QueueName).toKey(id)).exists(cancelKey(prefix, id));
+  const replies = (await pipeline.exec()) ?? [];
+  return rows.map((_, i) => {
+    const [job, mark] = [replies[2 * i], replies[2 * i + 1]];
+    if (job?.[0] || mark?.[0]) throw job?.[0] ?? mark?.[0];
+    return job?.[1] ? 'there' : mark?.[1] ? 'cancelled' : 'missing';
+  });
+}
+
+/** Rows whose job is in Redis stop being `pending`: `queued`, or `delayed` when they run later. */
+async function markInRedis(ds: DataSource, rows: Candidate[]): Promise<void> {
+  const now = iso();
+  for (const delayed of [false, true]) {
+    const ids = rows.filter((r) => (r.scheduledAt !== null && r.scheduledAt > now) === delayed).map((r) => r.id);
+    if (ids.length) await ds.getRepository(DeferredJobRecord).update({ id: In(ids), state: In(['pending', 'relaying']) }, { state: delayed ? 'delayed' : 'queued', relayedAt: null });
+  }
+}
+
+/** Claims a row (only one relay's conditional UPDATE finds it in the state it read), pushes it, and marks it queued. */
+async function relayRow(ds: DataSource, row: Candidate): Promise<boolean> {
+  const repo = ds.getRepository(DeferredJobRecord);
+  const claim = await repo.update(
+    { id: row.id, state: row.state, relayedAt: row.relayedAt === null ? IsNull() : row.relayedAt },
+    { state: 'relaying', relayedAt: iso() },
+  );
+  if ((claim.affected ?? 0) !== 1) return false;
+  const full = await repo.findOne({ where: { id: row.id }, select: { id: true, payload: true, jobOptions: true } });
+  if (!full) return false;
+  const options = JSON.parse(full.jobOptions) as StoredJobOptions;
+  try {
+    await pushRecorded(ds, row.id, JSON.parse(full.payload) as CallPayload, options);
+  } catch {
+    // Redis still down: give the row back for the next round.
+    await markRecord(ds.manager, row.id, { state: 'pending', relayedAt: null }, ['relaying']).catch(() => false);
+    return false;
+  }
+  await markRecord(ds.manager, row.id, { state: options.runAt > Date.now() ? 'delayed' : 'queued', relayedAt: null }, ['relaying']);
+  return true;
+}
+
 /**
  * Pushes to Redis the recorded jobs that never got there (the process died after the commit,
- * or Redis was down). Safe with any number of relays at once: each row is claimed by one
- * conditional UPDATE, and a job pushed twice is still one job (its id is the row's).
- * Workers run it every few seconds; returns how many jobs this call pushed.
+ * or Redis was down). A row stays `pending` after its push (the enqueue writes nothing more), so
+ * each round looks in Redis for the rows older than `olderThanMs`: those there become `queued`
+ * (or `delayed`), those cancelled meanwhile `cancelled`, and the missing ones are pushed. Safe with
+ * any number of relays at once: each push is claimed by one conditional UPDATE, and a job pushed
+ * twice is still one job (its id is the row's). Workers run it every few seconds; returns how
+ * many jobs this call pushed.
  *
  * @example
  * ```ts
@@ -37,30 +90,21 @@ export async function relayPendingJobs(options: RelayOptions = {}): Promise<numb
   let pushed = 0;
   for (const ds of sources) {
     if (!ds.isInitialized || !recordsEnabled(ds)) continue;
-    const repo = ds.getRepository(DeferredJobRecord);
-    const rows = await repo.find({
+    const rows = (await ds.getRepository(DeferredJobRecord).find({
+      select: { id: true, queue: true, state: true, relayedAt: true, scheduledAt: true },
       where: [
         { state: 'pending', createdAt: LessThan(iso(Date.now() - olderThanMs)) },
         { state: 'relaying', relayedAt: LessThan(iso(Date.now() - leaseMs)) },
       ],
       order: { createdAt: 'ASC' },
       take: limit,
-    });
-    for (const row of rows) {
-      // The claim: only one relay's UPDATE finds the row in the state it read.
-      const claim = await repo.update(
-        { id: row.id, state: row.state, relayedAt: row.relayedAt === null ? IsNull() : row.relayedAt },
-        { state: 'relaying', relayedAt: iso() },
-      );
-      if ((claim.affected ?? 0) !== 1) continue;
-      try {
-        await pushRecorded(ds, row.id, JSON.parse(row.payload) as CallPayload, JSON.parse(row.jobOptions) as StoredJobOptions);
-        pushed++;
-      } catch {
-        // Redis still down: give the row back for the next round.
-        await markRecord(ds.manager, row.id, { state: 'pending', relayedAt: null }, ['relaying']).catch(() => false);
-      }
-    }
+    })).filter((r) => QUEUE_NAMES.includes(r.queue as QueueName));
+    if (rows.length === 0) continue;
+    const where = await inRedis(rows);
+    await markInRedis(ds, rows.filter((_, i) => where[i] === 'there'));
+    const cancelled = rows.filter((_, i) => where[i] === 'cancelled').map((r) => r.id);
+    if (cancelled.length) await ds.getRepository(DeferredJobRecord).update({ id: In(cancelled), state: In(['pending', 'relaying']) }, { state: 'cancelled', finishedAt: iso() });
+    for (const row of rows.filter((_, i) => where[i] === 'missing')) if (await relayRow(ds, row)) pushed++;
   }
   return pushed;
 }

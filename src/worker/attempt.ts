@@ -9,7 +9,7 @@ import type { PreparedCall } from '../call/invoke.js';
 import { storedText } from '../limits.js';
 import type { QueueName } from '../options.js';
 import type { ProgressReporter } from './progress.js';
-import { iso, recordedResult, resultFits, storedResult } from '../outbox/records.js';
+import { iso, markRecord, recordedResult, resultFits, storedResult } from '../outbox/records.js';
 import { isSingleConnection } from '../outbox/single-connection.js';
 import { sleep } from '../time.js';
 import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
@@ -63,14 +63,53 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
+/** A delivery whose row says its work already committed: its transaction rolls back and the stored result is the answer. */
+class AlreadyCompleted extends Error {
+  constructor(readonly result: EncodedResult) {
+    super('already completed');
+  }
+}
+
+/**
+ * True when nothing can have completed this job's row yet: its first start, in a transaction. Such
+ * a delivery runs without reading the row first; the conditional UPDATE that completes the row
+ * tells it (and rolls it back) if a twin delivery got there first. A retry, a job taken back from
+ * a dead worker, or a call without a transaction reads the row before the method runs.
+ */
+const firstDelivery = (a: Attempt) => a.opts.transaction && a.job.attemptsStarted <= 1 && a.job.attemptsMade === 0 && !a.job.stalledCounter;
+
+/**
+ * Completes the row in the job's transaction, unless it is completed or cancelled already (one
+ * conditional UPDATE: it also takes the row's lock). When no row was updated, the row is read: a
+ * completed one rolls the attempt back (AlreadyCompleted), a cancelled one fails it, and a row
+ * that is gone (deleted by hand) lets the work commit.
+ */
+async function completeRecord(a: Attempt, manager: EntityManager, encoded: EncodedResult, startedAt: number): Promise<void> {
+  const { job, queue, prepared, reporter } = a;
+  const result = storedResult(encoded);
+  if (!resultFits(prepared.dataSource, result)) {
+    throw new DeferralError('DEFER_ERR_PAYLOAD_TOO_LARGE', `Job ${job.id} (${job.name}): the result is ${Buffer.byteLength(result)} bytes as JSON, more than the job table's result column holds`, { jobId: job.id });
+  }
+  const updated = await markRecord(manager, job.id!, {
+    state: 'completed', result, percent: 100, message: storedText(reporter.current.message ?? null), error: null,
+    attempts: job.attemptsMade + 1, startedAt: iso(startedAt), finishedAt: iso(),
+  });
+  if (updated) return;
+  const done = await recordedOutcome(manager, job.id!, queue, false);
+  if (done) throw new AlreadyCompleted(done);
+}
+
 /** Runs the call on `manager` and, with a job table, completes the row in the same transaction. */
 async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal): Promise<EncodedResult> {
   const { job, queue, prepared, reporter, records } = a;
-  if (records) {
-    // A job delivered again (after a crash, or pushed twice) whose row says completed: acknowledge, do not re-run.
+  const startedAt = Date.now();
+  if (records && !firstDelivery(a)) {
+    // A job delivered again (after a crash, a retry) whose row says completed: acknowledge, do not re-run.
     const done = await recordedOutcome(manager, job.id!, queue, a.opts.transaction && !isSingleConnection(prepared.dataSource));
     if (done) return done;
   }
+  // Cancelled or timed out while the transaction began: the method does not start.
+  if (signal.aborted) throw signal.reason;
   const ctx: JobContext = {
     id: job.id!, queue, uid: prepared.info.uid, attempt: job.attemptsMade + 1, manager, dataSource: prepared.dataSource, signal,
     reportProgress: (report) => reporter.report(report),
@@ -78,16 +117,8 @@ async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal):
   };
   // The result is encoded inside the transaction: one that cannot be stored rolls the work back.
   const encoded = encodeResult(await runInJob(ctx, () => prepared.run(manager)));
-  if (records) {
-    const result = storedResult(encoded);
-    if (!resultFits(prepared.dataSource, result)) {
-      throw new DeferralError('DEFER_ERR_PAYLOAD_TOO_LARGE', `Job ${job.id}: the result is ${Buffer.byteLength(result)} bytes as JSON, more than the job table's result column holds`, { jobId: job.id });
-    }
-    // The row is completed in the same transaction as the method's writes: both commit, or neither.
-    await manager.update(DeferredJobRecord, { id: job.id! }, {
-      state: 'completed', result, percent: 100, message: storedText(reporter.current.message ?? null), error: null, finishedAt: iso(),
-    });
-  }
+  // The row is completed in the same transaction as the method's writes: both commit, or neither.
+  if (records) await completeRecord(a, manager, encoded, startedAt);
   return encoded;
 }
 
@@ -110,6 +141,7 @@ export async function runAttempt(a: Attempt, scope: AttemptScope): Promise<Encod
       try {
         return await (opts.transaction ? dataSource.transaction(once) : once(dataSource.manager));
       } catch (err) {
+        if (err instanceof AlreadyCompleted) return err.result;
         if (retry >= TRANSIENT_RETRIES || !isTransientDbError(err) || controller.signal.aborted) throw err;
         await sleep(25 * 2 ** retry + Math.random() * 25);
       }

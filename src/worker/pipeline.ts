@@ -47,7 +47,7 @@ async function recordFailure(dataSource: DataSource, job: Job, err: unknown, rep
   const state = retried ? (retryDelayed(job) && !(err instanceof ShutdownAbort) ? 'delayed' : 'queued') : code === 'DEFER_ERR_CANCELLED' ? 'cancelled' : 'failed';
   const { percent, message } = reporter.current;
   await markRecord(dataSource.manager, job.id!, {
-    state, error: storedText(err instanceof Error ? err.message : String(err)), percent: Math.round(percent), message: storedText(message ?? null),
+    state, attempts: job.attemptsMade + 1, startedAt: iso(job.processedOn ?? Date.now()), error: storedText(err instanceof Error ? err.message : String(err)), percent: Math.round(percent), message: storedText(message ?? null),
     ...(retried ? {} : { finishedAt: iso() }),
   });
 }
@@ -92,8 +92,8 @@ export class JobPipeline {
       if (job.stalledCounter > this.o.maxStalls) return await this.pastStallLimit(job, queue, dataSource, records);
       const prepared = prepareCall(payload, config.dataSources);
       await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
-      // A mark lost here (database down) is harmless: the attempt meets the same error, and rounds repair rows.
-      if (records) await markRecord(dataSource.manager, job.id!, { state: 'active', startedAt: iso(), attempts: job.attemptsMade + 1 }).catch(() => false);
+      // No write to the row before the attempt: while the job runs, Redis says `active`; the row is
+      // completed in the job's own transaction, or marked by recordFailure() below.
       return await runAttempt({ job, queue, prepared, opts: payload.opts, reporter, records }, this.scope);
     } catch (err) {
       const delayMs = await this.putBackDelay(err, job, payload.ds, dataSource);

@@ -60,7 +60,7 @@ describe('deferred clean', () => {
       expect(await row(job)).toBeNull();
     }
     expect(await waiting.state()).toBe('waiting');
-    expect((await row(waiting))?.state).toBe('queued');
+    expect((await row(waiting))?.state).toBe('pending');
     await waiting.cancel();
   });
 

@@ -60,7 +60,7 @@ describe.each(DB_KINDS)('cleanJobs on %s with the job table', (kind) => {
     await active(running);
     expect(await cleanJobs({ olderThanMs: 0, states: ['completed', 'failed'] })).toEqual({ removed: 2, rows: 2 });
     expect([await waiting.state(), await delayed.state(), await inRedis(running)]).toEqual(['waiting', 'delayed', true]);
-    expect([(await row(waiting))?.state, (await row(delayed))?.state]).toEqual(['queued', 'delayed']);
+    expect([(await row(waiting))?.state, (await row(delayed))?.state]).toEqual(['pending', 'pending']);
     expect(await row(running)).not.toBeNull();
     expect(await running.result({ timeoutMs: 10_000 })).toBe('waited');
     await worker.close();

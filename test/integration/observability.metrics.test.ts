@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../../dashboard/index.js';
-import { Deferred, DeferredJobRecord, DeferredType, serveMetrics } from '../../src/index.js';
+import { Deferred, DeferredJobRecord, DeferredType, relayPendingJobs, serveMetrics } from '../../src/index.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
 import { REDIS_URL, setup, type Harness } from '../helpers.js';
@@ -78,10 +78,14 @@ describe('Prometheus metrics at GET /metrics', () => {
     for (const j of [...ok, bad]) expect(after).not.toContain(j.id);
   });
 
-  it('the outbox gauges count job table rows not yet pushed to Redis, and the age of the oldest', async () => {
+  it('the outbox gauges count job table rows not yet known to be in Redis, and the age of the oldest', async () => {
     const { scrape } = await start();
     const a = await account();
     const job = await Deferred(a, h!.dataSource, 'ann', 'deposit', 1);
+    // Pushed, and the row not written since: pending until a relay round finds the job in Redis.
+    expect(sample(await scrape(), 'deferred_outbox_pending')).toBe(1);
+    expect(sample(await scrape(), 'deferred_outbox_oldest_pending_seconds')).toBeLessThan(5);
+    await relayPendingJobs({ olderThanMs: 0 });
     expect(sample(await scrape(), 'deferred_outbox_pending')).toBe(0);
     // A row whose push never happened (the state the outbox keeps while Redis is down), a minute old.
     await h!.dataSource.manager.update(DeferredJobRecord, { id: job.id }, { state: 'pending', createdAt: new Date(Date.now() - 60_000).toISOString() });

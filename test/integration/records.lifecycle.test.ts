@@ -1,8 +1,10 @@
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deferred, DeferredJobRecord, DeferredType, getJob } from '../../src/index.js';
-import { pushJob } from '../../src/enqueue/push.js';
-import { producerQueue } from '../../src/queues.js';
+import { pushJob, pushRecorded } from '../../src/enqueue/push.js';
+import { producerQueue, producerRedis } from '../../src/queues.js';
+import { relayPendingJobs } from '../../src/outbox/relay.js';
+import { markCancelled } from '../../src/worker/cancel.js';
 import { reconcileRecords } from '../../src/outbox/reconcile.js';
 import { newRecord, type StoredJobOptions } from '../../src/outbox/records.js';
 import { encodeResult, type CallPayload } from '../../src/call/call.js';
@@ -37,7 +39,9 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     await start();
     const a = await account();
     const job = await DeferredType({ countdown: 60 })(a, h!.dataSource, 'ann', 'deposit', 5);
-    expect((await row(job.id))!.state).toBe('delayed');
+    // Pushed, and not written again: a relay round marks it delayed once it is older than olderThanMs.
+    expect((await row(job.id))!.state).toBe('pending');
+    expect(await job.state()).toBe('delayed');
     expect(await job.cancel()).toBe(true);
     expect(await row(job.id)).toMatchObject({ state: 'cancelled' });
     expect((await row(job.id))!.finishedAt).toMatch(/^\d{4}-/);
@@ -45,7 +49,7 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     expect((await failure(job.result({ timeoutMs: 2_000 }))).code).toBe('DEFER_ERR_CANCELLED');
   });
 
-  it('a job cancelled while a push of it was under way does not run', async () => {
+  it('a job cancelled while a push of it was under way is taken back out by that push and does not run', async () => {
     await start(false);
     const a = await account();
     const id = `race-${h!.prefix}`;
@@ -53,14 +57,54 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     const handle = (await getJob(id))!;
     expect(await handle.state()).toBe('pending');
     expect(await handle.cancel()).toBe(true);
-    // A relay that read the row before the cancel pushes it anyway.
-    await pushJob(id, depositPayload(a.id, 5), NOW);
+    // A push that read the row before the cancel (the push after a commit, a relay) lands afterwards.
+    await pushRecorded(h!.dataSource, id, depositPayload(a.id, 5), NOW);
+    expect(await producerQueue('default').getJob(id)).toBeUndefined();
     await h!.startWorker({ relay: false });
-    await until(async () => (await producerQueue('default').getJobState(id)) === 'failed');
     expect(await handle.state()).toBe('cancelled');
     expect((await failure(handle.result({ timeoutMs: 2_000 }))).code).toBe('DEFER_ERR_CANCELLED');
     expect((await row(id))!.state).toBe('cancelled');
     expect(await balance(a.id)).toBe(10);
+  });
+
+  it('a cancelled job that reaches a worker anyway (pushed without the check) ends cancelled with its work rolled back', async () => {
+    await start(false);
+    const a = await account();
+    const id = `forced-${h!.prefix}`;
+    await h!.dataSource.manager.insert(DeferredJobRecord, newRecord(id, depositPayload(a.id, 5), NOW));
+    expect(await (await getJob(id))!.cancel()).toBe(true);
+    await pushJob(id, depositPayload(a.id, 5), NOW);
+    await h!.startWorker({ relay: false });
+    await until(async () => (await producerQueue('default').getJobState(id)) === 'failed');
+    const handle = (await getJob(id))!;
+    expect(await handle.state()).toBe('cancelled');
+    expect((await failure(handle.result({ timeoutMs: 2_000 }))).code).toBe('DEFER_ERR_CANCELLED');
+    expect((await row(id))!.state).toBe('cancelled');
+    expect(await balance(a.id)).toBe(10);
+  });
+
+  it('a relay round marks the old pending rows whose job is in Redis queued or delayed, those cancelled meanwhile cancelled, and pushes only the missing ones', async () => {
+    await start(false);
+    const a = await account();
+    const old = new Date(Date.now() - 60_000).toISOString();
+    const ids = { waiting: `w-${h!.prefix}`, later: `l-${h!.prefix}`, cancelled: `c-${h!.prefix}`, missing: `m-${h!.prefix}` };
+    const LATER: StoredJobOptions = { ...NOW, runAt: Date.now() + 3_600_000 };
+    for (const [what, id] of Object.entries(ids)) {
+      const options = what === 'later' ? LATER : NOW;
+      await h!.dataSource.manager.insert(DeferredJobRecord, { ...newRecord(id, depositPayload(a.id, 5), options), createdAt: old });
+      if (what === 'waiting' || what === 'later') await pushJob(id, depositPayload(a.id, 5), options);
+    }
+    // Cancelled after the job left Redis, its row's update lost: only the cancel mark says so.
+    await markCancelled(producerRedis(), h!.prefix, ids.cancelled, 'default');
+    expect(await relayPendingJobs({ dataSource: h!.dataSource })).toBe(1);
+    expect(await row(ids.waiting)).toMatchObject({ state: 'queued' });
+    expect(await row(ids.later)).toMatchObject({ state: 'delayed' });
+    expect(await row(ids.cancelled)).toMatchObject({ state: 'cancelled' });
+    expect(await row(ids.missing)).toMatchObject({ state: 'queued' });
+    expect(await producerQueue('default').getJobState(ids.missing)).toBe('waiting');
+    expect(await producerQueue('default').getJob(ids.cancelled)).toBeUndefined();
+    // Nothing left for the next round.
+    expect(await relayPendingJobs({ dataSource: h!.dataSource })).toBe(0);
   });
 
   it('after BullMQ retention removed the job, the handle, getJob and snapshot read the row', async () => {
