@@ -4,7 +4,7 @@ import { closeDeferred, configure, Deferred, DeferredType, startWorker } from '.
 import type { BenchContext } from './context.js';
 import { clearRows, expectRows } from './job-table.js';
 import { JOB_NAME, QUEUE, RAW_JOB_OPTIONS, rawPayload, UID } from './payload.js';
-import { LIBRARY_OPTIONS, openRedis, REDIS_URL, type BenchDb } from './services.js';
+import { LIBRARY_OPTIONS, openRedis, REDIS_URL, shortKind, type BenchDb } from './services.js';
 import { clocked, timeCalls, type Measure } from './stats.js';
 
 /** How many enqueue calls the (untimed) pre-fill keeps in flight. */
@@ -110,7 +110,7 @@ export async function timeDrain(ctx: BenchContext, prefix: string, n: number, co
  * must be `completed` afterwards, and the table is emptied.
  */
 export async function oursDrain(ctx: BenchContext, db: BenchDb, variant: OursVariant, n: number, concurrency: number): Promise<Measure> {
-  const prefix = ctx.newPrefix(`ours-drain-${db.kind === 'SQLite' ? 'sqlite' : 'pg'}-${variant}${db.jobTable ? '-jt' : ''}-c${concurrency}`);
+  const prefix = ctx.newPrefix(`ours-drain-${shortKind(db)}-${variant}${db.jobTable ? '-jt' : ''}-c${concurrency}`);
   configure({ connection: REDIS_URL, prefix, dataSources: { main: db.dataSource }, ...LIBRARY_OPTIONS });
   const defer = variant === 'no-tx' ? DeferredNoTx : Deferred;
   return timeDrain(ctx, prefix, n, concurrency, {

@@ -4,7 +4,7 @@ import type { BenchContext } from './context.js';
 import { PREFILL_IN_FLIGHT, runAll, timeDrain, type OursVariant } from './drain.js';
 import { BenchItem } from './entities.js';
 import { JOB_NAME, QUEUE, RAW_JOB_OPTIONS } from './payload.js';
-import { openRedis, type BenchDb } from './services.js';
+import { openRedis, shortKind, type BenchDb } from './services.js';
 import { timeCalls, type Measure } from './stats.js';
 
 /**
@@ -65,7 +65,7 @@ export function handProcessor(db: BenchDb, variant: OursVariant): (job: Job<Hand
  * completion). A data source with the job table is used as it is: the hand-written side has no rows.
  */
 export async function handDrain(ctx: BenchContext, db: BenchDb, variant: OursVariant, n: number, concurrency: number): Promise<Measure> {
-  const prefix = ctx.newPrefix(`hand-drain-${db.kind === 'SQLite' ? 'sqlite' : 'pg'}-${variant}-c${concurrency}`);
+  const prefix = ctx.newPrefix(`hand-drain-${shortKind(db)}-${variant}-c${concurrency}`);
   const producer = openRedis();
   const queue = new Queue(QUEUE, { connection: producer, prefix });
   queue.on('error', () => undefined);

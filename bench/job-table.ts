@@ -8,7 +8,7 @@ export function countRows(db: BenchDb, state?: RecordState): Promise<number> {
 }
 
 /**
- * Empties the job table (TRUNCATE on PostgreSQL, DELETE on SQLite), untimed, after each trial:
+ * Empties the job table (TRUNCATE on PostgreSQL and MariaDB, DELETE on SQLite), untimed, after each trial:
  * every trial then starts from an empty table instead of one that grows run after run.
  */
 export async function clearRows(db: BenchDb): Promise<void> {

@@ -4,7 +4,9 @@
  * `npm run bench`; BENCH_N (enqueue jobs per run, default 2000; drains use half),
  * BENCH_DRAIN_N, BENCH_REPS (default 5), BENCH_CONCURRENCY (the drains' worker concurrencies,
  * comma-separated, default 1,10,50), BENCH_ONLY (run only the scenarios whose name contains one
- * of its `|`-separated parts, case-insensitive). See BENCHMARKS.md.
+ * of its `|`-separated parts, case-insensitive; `counts` selects the counted costs, `breakdown` the
+ * breakdown), BENCH_COUNTS_N (jobs per side in the counts, default 200). MariaDB (MARIADB_URL) is
+ * optional: when it does not answer, its scenarios are skipped. See BENCHMARKS.md.
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
@@ -12,10 +14,11 @@ import os from 'node:os';
 import { closeDeferred } from '../src/index.js';
 import { breakdown, promiseHookCost } from './breakdown.js';
 import { BenchContext } from './context.js';
+import { countCosts, countKinds } from './counts.js';
 import { oursDrain, rawDrain, type OursVariant } from './drain.js';
 import { enqueueTrial, storedPayloads, type Trial } from './enqueue.js';
 import { handDrain } from './handwritten.js';
-import { openPostgres, openSqlite, REDIS_URL, type BenchDb } from './services.js';
+import { MARIADB_URL, oneLine, openMariadb, openPostgres, openSqlite, REDIS_URL, type BenchDb } from './services.js';
 import { fmtMicros, fmtRate, fmtRatio, median, rotate, table, type Measure } from './stats.js';
 
 function positiveInt(name: string, fallback: number): number {
@@ -38,6 +41,7 @@ const DRAIN_N = positiveInt('BENCH_DRAIN_N', Math.max(1, Math.round(ENQUEUE_N / 
 const REPS = positiveInt('BENCH_REPS', 5);
 const ENQUEUE_IN_FLIGHT = 50;
 const CONCURRENCY = concurrencies(process.env.BENCH_CONCURRENCY ?? '1,10,50');
+const COUNTS_N = positiveInt('BENCH_COUNTS_N', 200);
 const ONLY = (process.env.BENCH_ONLY ?? '').split('|').map((part) => part.trim().toLowerCase()).filter(Boolean);
 
 /** True when BENCH_ONLY is unset or `name` contains one of its parts. */
@@ -51,6 +55,8 @@ interface Scenario {
   name: string;
   n: number;
   warmupN: number;
+  /** Its data source could not be opened (MariaDB is optional): named, so BENCH_ONLY still matches it, never run. */
+  skipped?: boolean;
   trial(n: number, turn: number): Promise<Trial>;
 }
 
@@ -74,43 +80,58 @@ async function drainTrial(sides: { [K in keyof Trial]: () => Promise<Measure> },
   return got as Trial;
 }
 
-/** The data sources of a run: without and with the job table (DeferredJobRecord). */
+/** The data sources of a run: without and with the job table (DeferredJobRecord); MariaDB's when it answers. */
 interface Dbs {
   sqlite: BenchDb;
   postgres: BenchDb;
   sqliteJobs: BenchDb;
   postgresJobs: BenchDb;
+  mariadb?: BenchDb;
+  mariadbJobs?: BenchDb;
 }
 
-function scenarios(ctx: BenchContext, { sqlite, postgres, sqliteJobs, postgresJobs }: Dbs): Scenario[] {
+/** A scenario whose data source is missing. */
+const missing = (name: string): Scenario => ({ name, n: 0, warmupN: 0, skipped: true, trial: () => Promise.reject(new Error(`${name}: its data source is not open`)) });
+
+function scenarios(ctx: BenchContext, { sqlite, postgres, sqliteJobs, postgresJobs, mariadb, mariadbJobs }: Dbs): Scenario[] {
   const list: Scenario[] = [
     { name: 'enqueue, sequential', n: ENQUEUE_N, warmupN: 1000, trial: (n, turn) => enqueueTrial(ctx, sqlite, n, { inFlight: 1 }, turn) },
     { name: `enqueue, ${ENQUEUE_IN_FLIGHT} in flight`, n: ENQUEUE_N, warmupN: 1000, trial: (n, turn) => enqueueTrial(ctx, sqlite, n, { inFlight: ENQUEUE_IN_FLIGHT }, turn) },
   ];
   // One transaction per call, awaited one after another; without and with the job table.
-  const inTransaction: Array<[string, BenchDb]> = [
+  const inTransaction: Array<[string, BenchDb | undefined]> = [
     ['SQLite', sqlite],
     ['job table, SQLite', sqliteJobs],
     ['PostgreSQL', postgres],
     ['job table, PostgreSQL', postgresJobs],
+    ['MariaDB', mariadb],
+    ['job table, MariaDB', mariadbJobs],
   ];
   for (const [label, db] of inTransaction) {
-    list.push({
-      name: `enqueue in a transaction, ${label}`, n: ENQUEUE_N, warmupN: 1000,
+    const name = `enqueue in a transaction, ${label}`;
+    list.push(db ? {
+      name, n: ENQUEUE_N, warmupN: 1000,
       trial: (n, turn) => enqueueTrial(ctx, db, n, { inFlight: 1, inTransaction: true }, turn),
-    });
+    } : missing(name));
   }
-  const drains: Array<[string, BenchDb, OursVariant]> = [
+  const drains: Array<[string, BenchDb | undefined, OursVariant]> = [
     ['SQLite', sqlite, 'tx'],
     ['SQLite, transaction: false', sqlite, 'no-tx'],
     ['job table, SQLite', sqliteJobs, 'tx'],
     ['PostgreSQL', postgres, 'tx'],
     ['job table, PostgreSQL', postgresJobs, 'tx'],
+    ['MariaDB', mariadb, 'tx'],
+    ['job table, MariaDB', mariadbJobs, 'tx'],
   ];
   for (const c of CONCURRENCY) {
     for (const [label, db, variant] of drains) {
+      const name = `drain, c=${c}, ${label}`;
+      if (!db) {
+        list.push(missing(name));
+        continue;
+      }
       list.push({
-        name: `drain, c=${c}, ${label}`, n: DRAIN_N, warmupN: 300,
+        name, n: DRAIN_N, warmupN: 300,
         trial: (n, turn) => drainTrial({
           ours: () => oursDrain(ctx, db, variant, n, c),
           raw: () => rawDrain(ctx, db, n, c),
@@ -130,11 +151,25 @@ async function environment(ctx: BenchContext, dbs: BenchDb[], jobDbs: BenchDb[])
     `machine: ${os.availableParallelism()} cores (${cpus[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()} ${os.arch()}`,
     `node ${process.version}, Redis ${redisVersion} at ${REDIS_URL.replace(/\/\/[^@]*@/, '//')}, ${dbs.map((d) => d.version).join(', ')}`,
     `job table (DeferredJobRecord) on: ${jobDbs.map((d) => d.version).join(', ')}`,
-    `bullmq ${version('bullmq')}, ioredis ${version('ioredis')}, typeorm ${version('typeorm')}, better-sqlite3 ${version('better-sqlite3')}, superjson ${version('superjson')}`,
+    `bullmq ${version('bullmq')}, ioredis ${version('ioredis')}, typeorm ${version('typeorm')}, better-sqlite3 ${version('better-sqlite3')}, mysql2 ${version('mysql2')}, superjson ${version('superjson')}`,
     `load average at start (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `enqueue N=${ENQUEUE_N} (sequential and ${ENQUEUE_IN_FLIGHT} in flight), drain N=${DRAIN_N} at concurrency ${CONCURRENCY.join(', ')}, ${REPS} interleaved repetitions per scenario (ours, raw, hand-written)`,
     ...(ONLY.length ? [`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)}: only the scenarios named with ${ONLY.map((p) => JSON.stringify(p)).join(' or ')}`] : []),
   ];
+}
+
+/** Opens MariaDB without and with the job table into `dbs`; on failure nothing stays open and the reason is returned (MariaDB is optional). */
+async function openMariadbPair(dbs: BenchDb[]): Promise<string | undefined> {
+  const opened: BenchDb[] = [];
+  try {
+    opened.push(await openMariadb());
+    opened.push(await openMariadb({ jobTable: true }));
+    dbs.push(...opened);
+    return undefined;
+  } catch (err) {
+    for (const db of opened) await db.close().catch(() => undefined);
+    return oneLine(err);
+  }
 }
 
 async function main(): Promise<void> {
@@ -147,7 +182,8 @@ async function main(): Promise<void> {
     const left = await ctx.dropAll().catch(() => -1);
     for (const db of dbs) await db.close().catch((err) => log(`could not close ${db.kind}: ${String(err)}`));
     const remaining = await ctx.leftovers().catch(() => -1);
-    console.log(`\ncleanup: ${left > 0 ? `${left} stray keys deleted, ` : ''}${remaining} keys of this run left in Redis (prefix bench-${ctx.runId}-*); PostgreSQL schemas dropped`);
+    const mariadbToo = dbs.some((db) => db.kind === 'MariaDB') ? ' and MariaDB databases' : '';
+    console.log(`\ncleanup: ${left > 0 ? `${left} stray keys deleted, ` : ''}${remaining} keys of this run left in Redis (prefix bench-${ctx.runId}-*); PostgreSQL schemas${mariadbToo} dropped`);
     await ctx.close();
   })());
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
@@ -160,17 +196,23 @@ async function main(): Promise<void> {
     dbs.push(await openSqlite({ jobTable: true }));
     dbs.push(await openPostgres(10, { jobTable: true }));
     const [sqlite, postgres, sqliteJobs, postgresJobs] = dbs;
+    const mariadbFailure = await openMariadbPair(dbs);
+    const [mariadb, mariadbJobs] = dbs.slice(4);
     console.log('typeorm-deferred vs raw BullMQ and a hand-written BullMQ + TypeORM worker');
-    for (const line of await environment(ctx, [sqlite, postgres], [sqliteJobs, postgresJobs])) console.log(line);
+    for (const line of await environment(ctx, dbs.filter((d) => !d.jobTable), dbs.filter((d) => d.jobTable))) console.log(line);
+
+    const chosen = scenarios(ctx, { sqlite, postgres, sqliteJobs, postgresJobs, mariadb, mariadbJobs });
+    const list = chosen.filter((s) => !s.skipped);
+    const withBreakdown = selected('breakdown');
+    const withCounts = selected('counts');
+    if (chosen.length === 0 && !withBreakdown && !withCounts) throw new Error(`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)} matches no scenario (nor "breakdown", nor "counts")`);
+    if (mariadbFailure) console.log(`MariaDB at ${MARIADB_URL.replace(/\/\/[^@]*@/, '//')} is unreachable (${mariadbFailure}): skipping its ${chosen.length - list.length} scenario(s)${withCounts ? ' and its counts' : ''}`);
 
     const stored = await storedPayloads(ctx, sqlite);
     console.log(`job data as stored: ours ${stored.ours.length} B ${stored.ours}`);
     console.log(`                    raw  ${stored.raw.length} B ${stored.raw}`);
     console.log(`                    hand ${stored.hand.length} B ${stored.hand}`);
 
-    const list = scenarios(ctx, { sqlite, postgres, sqliteJobs, postgresJobs });
-    const withBreakdown = selected('breakdown');
-    if (list.length === 0 && !withBreakdown) throw new Error(`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)} matches no scenario (nor "breakdown")`);
     if (list.length) log('warm-up (not counted)…');
     for (const s of list) await s.trial(Math.min(s.warmupN, s.n), 0);
 
@@ -229,7 +271,7 @@ async function main(): Promise<void> {
       if (a && b) console.log(`${label}: wall ${fmtMicros(a.wall - b.wall)} µs/job (${fmtMicros(a.wall)} vs ${fmtMicros(b.wall)}), CPU ${fmtMicros(a.cpu - b.cpu)} µs/job (${fmtMicros(a.cpu)} vs ${fmtMicros(b.cpu)})`);
     };
     for (const c of CONCURRENCY) difference(`SQLite drain c=${c}, ours with − without transaction`, `drain, c=${c}, SQLite`, `drain, c=${c}, SQLite, transaction: false`);
-    for (const kind of ['SQLite', 'PostgreSQL']) {
+    for (const kind of ['SQLite', 'PostgreSQL', 'MariaDB']) {
       difference(`${kind} enqueue in a transaction, ours with − without job table`, `enqueue in a transaction, job table, ${kind}`, `enqueue in a transaction, ${kind}`);
       for (const c of CONCURRENCY) difference(`${kind} drain c=${c}, ours with − without job table`, `drain, c=${c}, job table, ${kind}`, `drain, c=${c}, ${kind}`);
     }
@@ -242,6 +284,11 @@ async function main(): Promise<void> {
     }
     console.log(`await of a resolved promise: ${hooks.before.toFixed(0)} ns before the first job of this process, ${hooks.after.toFixed(0)} ns after it`);
     console.log('  (Node 20: AsyncLocalStorage.run(), which runs every job, turns on promise hooks for the whole process; the raw rows above ran with them on too)');
+
+    if (withCounts) {
+      const lines = await countCosts(ctx, countKinds(!mariadbFailure), COUNTS_N, log);
+      console.log(`\n${lines.join('\n')}`);
+    }
     console.log(`\nload average at end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     await cleanup();

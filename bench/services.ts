@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type Logger } from 'typeorm';
 import { DeferredJobRecord } from '../src/index.js';
 import { BenchItem } from './entities.js';
 
@@ -10,6 +11,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** `configure()` options every scenario adds: BENCH_METRICS=off turns the library's Prometheus metrics off, to measure what they cost. */
 export const LIBRARY_OPTIONS = process.env.BENCH_METRICS === 'off' ? { metrics: false as const } : {};
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** As the tests read it (test/helpers.ts): the server only; the bench makes a database of its own there. */
+export const MARIADB_URL = process.env.MARIADB_URL ?? 'mysql://root@127.0.0.1:3306';
 
 /** A client the bench owns; `worker` clients must not retry requests (BullMQ blocks on them). */
 export function openRedis(role: 'producer' | 'worker' = 'producer'): Redis {
@@ -32,7 +35,7 @@ export async function deleteKeys(redis: Redis, pattern: string): Promise<number>
 
 /** A data source with one saved BenchItem, and how to get rid of both. */
 export interface BenchDb {
-  kind: 'SQLite' | 'PostgreSQL';
+  kind: 'SQLite' | 'PostgreSQL' | 'MariaDB';
   /** True when DeferredJobRecord is among its entities: every job deferred on it gets a row. */
   jobTable: boolean;
   dataSource: DataSource;
@@ -45,14 +48,21 @@ export interface BenchDb {
 export interface BenchDbOptions {
   /** Add DeferredJobRecord to the entities (the job table, transactional outbox). @defaultValue `false` */
   jobTable?: boolean;
+  /** A TypeORM logger that sees every statement (bench/counts.ts counts them). */
+  logger?: Logger;
 }
 
 const entitiesFor = (o: BenchDbOptions) => (o.jobTable ? [BenchItem, DeferredJobRecord] : [BenchItem]);
 const withTable = (o: BenchDbOptions) => (o.jobTable ? ', with the job table' : '');
+/** TypeORM 1.x hands a custom logger every statement; `logging: true` so that holds whatever the default. */
+const loggingFor = (o: BenchDbOptions) => (o.logger ? { logging: true as const, logger: o.logger } : {});
+
+/** A short name of the data source's kind, for key prefixes. */
+export const shortKind = (db: BenchDb) => ({ SQLite: 'sqlite', PostgreSQL: 'pg', MariaDB: 'maria' })[db.kind];
 
 /** better-sqlite3 in memory. */
 export async function openSqlite(options: BenchDbOptions = {}): Promise<BenchDb> {
-  const dataSource = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: entitiesFor(options), synchronize: true });
+  const dataSource = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: entitiesFor(options), synchronize: true, ...loggingFor(options) });
   await dataSource.initialize();
   const record = await dataSource.manager.save(dataSource.manager.create(BenchItem, { name: 'bench' }));
   const [{ v }] = await dataSource.query('SELECT sqlite_version() AS v');
@@ -72,7 +82,7 @@ export async function openPostgres(poolSize = 10, options: BenchDbOptions = {}):
   } finally {
     await admin.end();
   }
-  const dataSource = new DataSource({ type: 'postgres', url: PG_URL, schema, entities: entitiesFor(options), synchronize: true, poolSize });
+  const dataSource = new DataSource({ type: 'postgres', url: PG_URL, schema, entities: entitiesFor(options), synchronize: true, poolSize, ...loggingFor(options) });
   const dropSchema = async () => {
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
@@ -98,4 +108,59 @@ export async function openPostgres(poolSize = 10, options: BenchDbOptions = {}):
     await dropSchema();
     throw err;
   }
+}
+
+/** Host, port and credentials of MARIADB_URL (a database in it is ignored). */
+function mariadbServer(): { host: string; port: number; user: string; password: string } {
+  const url = new URL(MARIADB_URL);
+  return {
+    host: url.hostname || '127.0.0.1',
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username || 'root'),
+    password: decodeURIComponent(url.password),
+  };
+}
+
+/** Runs one statement on a short-lived connection outside any database; fails within 2 s when the server does not answer. */
+async function mariadbAdmin(sql: string): Promise<void> {
+  const c = await mysql.createConnection({ ...mariadbServer(), connectTimeout: 2_000 });
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** MariaDB on a database of its own, created here and dropped by close(). */
+export async function openMariadb(options: BenchDbOptions = {}, poolSize = 10): Promise<BenchDb> {
+  const database = `bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const { host, port, user, password } = mariadbServer();
+  await mariadbAdmin(`CREATE DATABASE ${database}`);
+  const dataSource = new DataSource({
+    type: 'mariadb', host, port, username: user, password, database, entities: entitiesFor(options), synchronize: true, poolSize, ...loggingFor(options),
+  });
+  const dropDatabase = () => mariadbAdmin(`DROP DATABASE IF EXISTS ${database}`);
+  try {
+    await dataSource.initialize();
+    const record = await dataSource.manager.save(dataSource.manager.create(BenchItem, { name: 'bench' }));
+    const [{ v }] = await dataSource.query('SELECT VERSION() AS v');
+    return {
+      kind: 'MariaDB', jobTable: options.jobTable ?? false, dataSource, record, version: `MariaDB ${v} (database ${database}, poolSize ${poolSize}${withTable(options)})`,
+      async close() {
+        if (dataSource.isInitialized) await dataSource.destroy();
+        await dropDatabase();
+      },
+    };
+  } catch (err) {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await dropDatabase();
+    throw err;
+  }
+}
+
+/** An error as one short line: its code and the first line of its message. */
+export function oneLine(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = (e?.message || String(err)).split('\n')[0];
+  return e?.code && !message.includes(e.code) ? `${e.code}: ${message}` : message;
 }
