@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { InstanceChecker } from 'typeorm';
-import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
 import { afterCommit, CommitGate, inTransaction } from '../outbox/after-commit.js';
 import { pushJob, pushRecorded } from './push.js';
 import { checkPayloadSize, newRecord, recordsEnabled, type StoredJobOptions } from '../outbox/records.js';
@@ -14,6 +13,7 @@ import { DEFAULT_RETENTION, delayOf, mergeOptions, validateOptions, type Deferre
 import { resolveDataSource, type NamedDataSource } from '../call/registry.js';
 import type { DbArgument, DeferredFunction } from './deferred-signature.js';
 import { outsideJobs } from '../outbox/single-connection.js';
+import { insertRecord } from '../outbox/statements.js';
 import { producerSpan } from '../observe/tracing.js';
 import { enqueueInterceptor } from './intercept.js';
 
@@ -47,7 +47,7 @@ async function enqueue(named: NamedDataSource, db: DbArgument, id: string, paylo
   if (recordsEnabled(dataSource)) {
     // The row is written through the caller's manager: inside its transaction, it exists only if that commits.
     const row = newRecord(id, payload, stored, json);
-    const insert = () => manager.createQueryBuilder().insert().into(DeferredJobRecord).values(row).orIgnore().updateEntity(false).execute();
+    const insert = () => insertRecord(manager, row);
     await (tx ? insert() : outsideJobs(dataSource, insert));
     const push = () => pushRecorded(dataSource, id, payload, stored);
     if (tx) afterCommit(tx, push);

@@ -11,6 +11,7 @@ import type { QueueName } from '../options.js';
 import type { ProgressReporter } from './progress.js';
 import { iso, markRecord, recordedResult, resultFits, storedResult } from '../outbox/records.js';
 import { isSingleConnection } from '../outbox/single-connection.js';
+import { completeRecordRow } from '../outbox/statements.js';
 import { sleep } from '../time.js';
 import { isTransientDbError, TRANSIENT_RETRIES } from './transient.js';
 
@@ -45,7 +46,7 @@ export interface AttemptScope {
  */
 export async function recordedOutcome(manager: EntityManager, id: string, queue: QueueName, lock: boolean): Promise<EncodedResult | undefined> {
   const row = await manager.findOne(DeferredJobRecord, { where: { id }, select: { id: true, state: true, result: true }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
-  if (row?.state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${id} was cancelled before it ran`, { jobId: id, queue });
+  if (row?.state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${id} was cancelled (its row says so): it does not run, or its work is rolled back`, { jobId: id, queue });
   return row?.state === 'completed' ? recordedResult(row) ?? encodeResult(undefined) : undefined;
 }
 
@@ -90,10 +91,9 @@ async function completeRecord(a: Attempt, manager: EntityManager, encoded: Encod
   if (!resultFits(prepared.dataSource, result)) {
     throw new DeferralError('DEFER_ERR_PAYLOAD_TOO_LARGE', `Job ${job.id} (${job.name}): the result is ${Buffer.byteLength(result)} bytes as JSON, more than the job table's result column holds`, { jobId: job.id });
   }
-  const updated = await markRecord(manager, job.id!, {
-    state: 'completed', result, percent: 100, message: storedText(reporter.current.message ?? null), error: null,
-    attempts: job.attemptsMade + 1, startedAt: iso(startedAt), finishedAt: iso(),
-  });
+  const fields = { result, message: storedText(reporter.current.message ?? null), attempts: job.attemptsMade + 1, startedAt: iso(startedAt), finishedAt: iso() };
+  const updated = await completeRecordRow(manager, job.id!, fields)
+    ?? await markRecord(manager, job.id!, { ...fields, state: 'completed', percent: 100, error: null });
   if (updated) return;
   const done = await recordedOutcome(manager, job.id!, queue, false);
   if (done) throw new AlreadyCompleted(done);
