@@ -177,6 +177,8 @@ export function decodeArgs(args: CallPayload['args']): unknown[] {
   // The array, each argument, then the argument's own levels; superjson's meta mirrors the data's paths.
   const problem = jsonProblem(args.json, MAX_ARG_DEPTH + 1) ?? jsonProblem(args.meta, 2 * MAX_ARG_DEPTH + 8);
   if (problem) throw bad(`args cannot be read: ${problem}`);
+  // Without meta superjson has nothing to restore: it would only copy what JSON.parse just built.
+  if (args.meta === undefined && Array.isArray(args.json)) return args.json;
   let value: unknown;
   try {
     value = codec.deserialize(args as Parameters<typeof codec.deserialize>[0]);
@@ -283,8 +285,13 @@ export interface EncodedResult {
   result: { json: unknown; meta?: unknown };
 }
 
+/** True for a value that is its own JSON, which superjson would pass through without meta. */
+const plainJson = (value: unknown) => value === null || typeof value === 'string' || typeof value === 'boolean'
+  || (typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0));
+
 /** Encodes a method's return value for storage in Redis. */
 export function encodeResult(value: unknown): EncodedResult {
+  if (plainJson(value)) return { v: PAYLOAD_VERSION, result: { json: value } };
   return { v: PAYLOAD_VERSION, result: codec.serialize(resultToData(value, [])) as EncodedResult['result'] };
 }
 

@@ -12,10 +12,16 @@ export interface SpanInfo {
 }
 
 let loading: Promise<Api | undefined> | undefined;
+// Once loaded, read without an await: spans wrap every enqueue and every attempt.
+let loaded: { api: Api | undefined } | undefined;
 
 /** @opentelemetry/api, or undefined when the application did not install it (tracing is then a no-op). */
-function otel(): Promise<Api | undefined> {
-  return (loading ??= import('@opentelemetry/api').then((m): Api => m, () => undefined));
+function otel(): Api | undefined | Promise<Api | undefined> {
+  if (loaded) return loaded.api;
+  return (loading ??= import('@opentelemetry/api').then((m): Api => m, () => undefined).then((api) => {
+    loaded = { api };
+    return api;
+  }));
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -66,7 +72,8 @@ async function inSpan<T>(api: Api, span: OtelApi.Span, fn: () => Promise<T>, fai
  * carry in the job (undefined when nothing traces).
  */
 export async function producerSpan<T>(info: SpanInfo, fn: (traceparent: string | undefined) => Promise<T>): Promise<T> {
-  const api = await otel();
+  const found = otel();
+  const api = found instanceof Promise ? await found : found;
   if (!api) return fn(undefined);
   const span = api.trace.getTracer('typeorm-deferred', VERSION).startSpan(`publish ${info.queue}`, { kind: api.SpanKind.PRODUCER, attributes: attributes(info, 'send') });
   return inSpan(api, span, () => fn(traceparent(span)));
@@ -78,7 +85,8 @@ export async function producerSpan<T>(info: SpanInfo, fn: (traceparent: string |
  * error from an attempt that ended without failing (put back on its queue).
  */
 export async function consumerSpan<T>(info: SpanInfo, carried: unknown, fn: () => Promise<T>, failed?: (err: unknown) => boolean): Promise<T> {
-  const api = await otel();
+  const found = otel();
+  const api = found instanceof Promise ? await found : found;
   if (!api) return fn();
   const producer = producerContext(carried);
   const parent = producer ? api.trace.setSpanContext(api.context.active(), producer) : api.context.active();

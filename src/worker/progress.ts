@@ -43,6 +43,8 @@ export class ProgressReporter {
   private lastWrite = 0;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** Writes chained and not yet landed: a job that reported nothing has none, and its flush() costs nothing. */
+  private pending = 0;
 
   constructor(private readonly sink: ProgressSink, private readonly intervalMs = 200) {}
 
@@ -75,9 +77,11 @@ export class ProgressReporter {
     const prev = this.written;
     this.written = next;
     // Writes are chained so they land in order; a failed write must neither fail the job nor skip the next one.
+    this.pending++;
     this.chain = this.chain.then(async () => {
       if (next.message !== undefined && next.message !== prev.message) await quietly(() => this.sink.log(next.message!));
       if (next.percent !== prev.percent) await quietly(() => this.sink.updateProgress(next.percent));
+      this.pending--;
     });
   }
 
@@ -86,6 +90,6 @@ export class ProgressReporter {
     if (this.state.percent !== this.written.percent || this.state.message !== this.written.message) this.write();
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.chain;
+    if (this.pending > 0) await this.chain;
   }
 }
