@@ -85,26 +85,42 @@ async function relayRow(ds: DataSource, row: Candidate): Promise<boolean> {
  * ```
  */
 export async function relayPendingJobs(options: RelayOptions = {}): Promise<number> {
-  const { olderThanMs = 5_000, leaseMs = 60_000, limit = 500 } = options;
   const sources = options.dataSource ? [options.dataSource] : recordingSources();
   let pushed = 0;
   for (const ds of sources) {
     if (!ds.isInitialized || !recordsEnabled(ds)) continue;
-    const rows = (await ds.getRepository(DeferredJobRecord).find({
-      select: { id: true, queue: true, state: true, relayedAt: true, scheduledAt: true },
-      where: [
-        { state: 'pending', createdAt: LessThan(iso(Date.now() - olderThanMs)) },
-        { state: 'relaying', relayedAt: LessThan(iso(Date.now() - leaseMs)) },
-      ],
-      order: { createdAt: 'ASC' },
-      take: limit,
-    })).filter((r) => QUEUE_NAMES.includes(r.queue as QueueName));
-    if (rows.length === 0) continue;
-    const where = await inRedis(rows);
-    await markInRedis(ds, rows.filter((_, i) => where[i] === 'there'));
-    const cancelled = rows.filter((_, i) => where[i] === 'cancelled').map((r) => r.id);
-    if (cancelled.length) await ds.getRepository(DeferredJobRecord).update({ id: In(cancelled), state: In(['pending', 'relaying']) }, { state: 'cancelled', finishedAt: iso() });
-    for (const row of rows.filter((_, i) => where[i] === 'missing')) if (await relayRow(ds, row)) pushed++;
+    // Batch after batch while whole batches are settled: a backlog waiting in Redis is confirmed
+    // as fast as it is enqueued, up to MAX_BATCHES × limit rows per round.
+    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+      const { rows, settled, pushed: n } = await relayBatch(ds, options);
+      pushed += n;
+      if (rows < (options.limit ?? DEFAULT_LIMIT) || settled + n < rows) break;
+    }
   }
   return pushed;
+}
+
+const DEFAULT_LIMIT = 500;
+const MAX_BATCHES = 20;
+
+/** One batch of the oldest rows not known to be in Redis: how many there were, how many left `pending` for good, and how many were pushed. */
+async function relayBatch(ds: DataSource, { olderThanMs = 5_000, leaseMs = 60_000, limit = DEFAULT_LIMIT }: RelayOptions): Promise<{ rows: number; settled: number; pushed: number }> {
+  const rows = (await ds.getRepository(DeferredJobRecord).find({
+    select: { id: true, queue: true, state: true, relayedAt: true, scheduledAt: true },
+    where: [
+      { state: 'pending', createdAt: LessThan(iso(Date.now() - olderThanMs)) },
+      { state: 'relaying', relayedAt: LessThan(iso(Date.now() - leaseMs)) },
+    ],
+    order: { createdAt: 'ASC' },
+    take: limit,
+  })).filter((r) => QUEUE_NAMES.includes(r.queue as QueueName));
+  if (rows.length === 0) return { rows: 0, settled: 0, pushed: 0 };
+  const where = await inRedis(rows);
+  const there = rows.filter((_, i) => where[i] === 'there');
+  await markInRedis(ds, there);
+  const cancelled = rows.filter((_, i) => where[i] === 'cancelled').map((r) => r.id);
+  if (cancelled.length) await ds.getRepository(DeferredJobRecord).update({ id: In(cancelled), state: In(['pending', 'relaying']) }, { state: 'cancelled', finishedAt: iso() });
+  let pushed = 0;
+  for (const row of rows.filter((_, i) => where[i] === 'missing')) if (await relayRow(ds, row)) pushed++;
+  return { rows: rows.length, settled: there.length + cancelled.length, pushed };
 }
