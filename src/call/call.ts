@@ -222,21 +222,21 @@ export async function loadRefs(value: unknown, manager: EntityManager): Promise<
  * Loads records in the order of `ids`; a single-column key takes one IN query.
  * A missing record is DEFER_ERR_RECORD_NOT_FOUND, or left out when `allowMissing`.
  */
-export async function loadRecords(manager: EntityManager, entity: string, ids: IdMap[], allowMissing = false): Promise<ObjectLiteral[]> {
+export async function loadRecords(manager: EntityManager, entity: string, ids: IdMap[], allowMissing = false, cls?: EntityClass): Promise<ObjectLiteral[]> {
   const columns = Object.keys(ids[0] ?? {});
   if (ids.length < 2 || columns.length !== 1 || ids.some((id) => Object.keys(id).length !== 1 || !(columns[0] in id))) {
     const out: ObjectLiteral[] = [];
     for (const id of ids) {
-      const record = await loadRecord(manager, entity, id, allowMissing);
+      const record = await loadRecord(manager, entity, id, allowMissing, cls);
       if (record) out.push(record);
     }
     return out;
   }
   const [column] = columns;
-  if (!manager.connection.hasMetadata(entity)) {
+  if (!cls && !manager.connection.hasMetadata(entity)) {
     throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `Entity ${JSON.stringify(entity)} is not part of this data source`, { entity });
   }
-  const rows = await manager.findBy(entity, { [column]: In(ids.map((id) => id[column])) });
+  const rows = await manager.findBy((cls ?? entity) as string, { [column]: In(ids.map((id) => id[column])) });
   const byKey = new Map(rows.map((r) => [String((r as ObjectLiteral)[column]), r as ObjectLiteral]));
   const out: ObjectLiteral[] = [];
   for (const id of ids) {
@@ -247,12 +247,15 @@ export async function loadRecords(manager: EntityManager, entity: string, ids: I
   return out;
 }
 
+/** An entity class already checked against the data source: TypeORM finds its metadata by a map lookup, a name by a scan of every entity. */
+export type EntityClass = abstract new (...args: never[]) => unknown;
+
 /** Loads one record by primary key; missing → DEFER_ERR_RECORD_NOT_FOUND unless `allowMissing`. */
-export async function loadRecord(manager: EntityManager, entity: string, id: IdMap, allowMissing = false): Promise<ObjectLiteral | undefined> {
-  if (!manager.connection.hasMetadata(entity)) {
+export async function loadRecord(manager: EntityManager, entity: string, id: IdMap, allowMissing = false, cls?: EntityClass): Promise<ObjectLiteral | undefined> {
+  if (!cls && !manager.connection.hasMetadata(entity)) {
     throw new DeferralError('DEFER_ERR_UNKNOWN_MODEL', `Entity ${JSON.stringify(entity)} is not part of this data source`, { entity });
   }
-  const record = await manager.findOneBy(entity, id);
+  const record = await manager.findOneBy((cls ?? entity) as string, id);
   if (record) return record;
   if (allowMissing) return undefined;
   throw new DeferralError('DEFER_ERR_RECORD_NOT_FOUND', `${entity} ${show(id)} no longer exists`, { entity, id });

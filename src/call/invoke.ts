@@ -138,7 +138,7 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
     dataSource, info: { ...info, model: name, ids: target.ids },
     async run(manager) {
       const results: unknown[] = [];
-      const records = await loadRecords(manager, name, target.ids, payload.opts.skipMissing);
+      const records = await loadRecords(manager, name, target.ids, payload.opts.skipMissing, cls);
       const callArgs = await loadArgs(manager);
       // One record after another: they share one transaction and often touch the same rows.
       for (const record of records) results.push(await (record as Record<string, (...a: unknown[]) => unknown>)[method](...callArgs));

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { CallPayload } from '../call/call.js';
 import { jobName } from '../call/invoke.js';
-import { callLabel, deferredMetrics } from '../observe/metrics.js';
+import { callLabel, deferredMetrics, deferredMetricsNow, type DeferredMetrics } from '../observe/metrics.js';
 import type { Queue } from 'bullmq';
 import { producerQueue, producerRedis, readyProducerQueue } from '../queues.js';
 import { getConfig } from '../config.js';
@@ -15,7 +15,8 @@ import { outsideJobs } from '../outbox/single-connection.js';
  * Fails with DEFER_ERR_REDIS_UNAVAILABLE when Redis does not take it (down, or refusing writes).
  */
 export async function pushJob(id: string, payload: CallPayload, o: StoredJobOptions): Promise<void> {
-  const queue = await readyProducerQueue(o.queue);
+  // No wait (and no extra promise) when the connection is up, as it nearly always is.
+  const queue = producerRedis().status === 'ready' ? producerQueue(o.queue) : await readyProducerQueue(o.queue);
   try {
     await queue.add(jobName(payload), payload, {
       jobId: id,
@@ -30,7 +31,14 @@ export async function pushJob(id: string, payload: CallPayload, o: StoredJobOpti
     throw new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis did not take job ${id}: ${err instanceof Error ? err.message : String(err)}`, { jobId: id, queue: o.queue }, { cause: err });
   }
   // Counting never fails a push that Redis took (closeDeferred() may have run meanwhile).
-  await deferredMetrics().then((m) => m?.enqueued.inc({ queue: o.queue, call: callLabel(jobName(payload)) }), () => undefined);
+  try {
+    const now = deferredMetricsNow();
+    const count = (m: DeferredMetrics | undefined) => m?.enqueued.inc({ queue: o.queue, call: callLabel(jobName(payload)) });
+    if (now === 'loading') await deferredMetrics().then(count, () => undefined);
+    else count(now);
+  } catch {
+    // Not configured any more, or a registry that refuses: the job is in Redis all the same.
+  }
 }
 
 /**

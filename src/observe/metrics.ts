@@ -121,11 +121,25 @@ export async function deferredMetrics(): Promise<DeferredMetrics | undefined> {
   const setting = getConfig().metrics;
   if (setting === false) return undefined;
   const p = await loadPromClient();
-  if (!p) return undefined;
-  const registry = setting.registry ?? p.register;
+  promClient = p ?? null;
+  return p ? metricsIn(p, setting.registry ?? p.register) : undefined;
+}
+
+// prom-client once its import settled (null: not installed), so counting on the hot path needs no await.
+let promClient: typeof PromClient | null | undefined;
+
+function metricsIn(p: typeof PromClient, registry: MetricsRegistry): DeferredMetrics {
   let m = built.get(registry);
   if (!m) built.set(registry, (m = build(p, registry)));
   return m;
+}
+
+/** {@link deferredMetrics} without an await once prom-client's import has settled; 'loading' before that. */
+export function deferredMetricsNow(): DeferredMetrics | undefined | 'loading' {
+  const setting = getConfig().metrics;
+  if (setting === false) return undefined;
+  if (promClient === undefined) return 'loading';
+  return promClient ? metricsIn(promClient, setting.registry ?? promClient.register) : undefined;
 }
 
 /**
