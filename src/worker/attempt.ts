@@ -104,7 +104,8 @@ async function completeRecord(a: Attempt, manager: EntityManager, encoded: Encod
   const updated = await completeRecordRow(manager, job.id!, fields)
     ?? await markRecord(manager, job.id!, { ...fields, state: 'completed', percent: 100, error: null });
   if (updated) return;
-  const done = await recordedOutcome(manager, job.id!, queue, false);
+  // A locking read: on MariaDB a plain SELECT would read the transaction's older snapshot, not the twin's commit.
+  const done = await recordedOutcome(manager, job.id!, queue, !isSingleConnection(prepared.dataSource));
   if (done) throw new AlreadyCompleted(done);
 }
 

@@ -214,6 +214,21 @@ describe.each(ALL_DB_KINDS)('the job row follows the job on %s', (kind) => {
     expect(await balance(a.id)).toBe(15);
     expect((await row(job.id))!.state).toBe('completed');
   });
+
+  it('two deliveries at once of a job that inserts a row: the one that finds the job row completed rolls back, so one insert stays', async () => {
+    await start(false);
+    const a = await account();
+    const job = await Deferred(a, h!.dataSource, 'ann', 'openSiblingThenSleep', 300);
+    const data = (await producerQueue('default').getJob(job.id))!.data;
+    // Both deliveries read the account first: on MariaDB their snapshots predate the other's commit.
+    const twin = await producerQueue('high').add('Account.openSiblingThenSleep', data, { jobId: job.id });
+    await h!.startWorker({ relay: false, queues: { high: 1, default: 1, low: 0 } });
+    const id = await job.result({ timeoutMs: 10_000 });
+    await until(() => twin.isCompleted());
+    expect((await producerQueue('high').getJob(job.id))!.returnvalue).toEqual((await producerQueue('default').getJob(job.id))!.returnvalue);
+    expect(await h!.dataSource.manager.countBy(Account, { name: `sibling-of-${a.id}` })).toBe(1);
+    expect(await h!.dataSource.manager.findOneByOrFail(Account, { name: `sibling-of-${a.id}` })).toMatchObject({ id });
+  });
 });
 
 describe('the job table on one SQLite connection shared with an in-process worker', () => {
