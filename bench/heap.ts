@@ -14,25 +14,17 @@ import { runAll } from './drain.js';
 import { clearRows } from './job-table.js';
 import { QUEUE, UID } from './payload.js';
 import { deleteKeys, LIBRARY_OPTIONS, openPostgres, openRedis, openSqlite, REDIS_URL, type BenchDb } from './services.js';
-import { timeCalls } from './stats.js';
+import { positiveInt, timeCalls } from './stats.js';
 
 const ROUNDS = 3;
-const N = wholeNumber('BENCH_HEAP_N', 100_000);
-const CONCURRENCY = wholeNumber('BENCH_HEAP_CONCURRENCY', 10);
+const N = positiveInt('BENCH_HEAP_N', 100_000);
+const CONCURRENCY = positiveInt('BENCH_HEAP_CONCURRENCY', 10);
 const DB = process.env.BENCH_HEAP_DB || 'postgres';
 const JOB_TABLE = process.env.BENCH_HEAP_TABLE === '1';
 /** Enqueue calls in flight, and how many jobs may wait ahead of the worker before the producer waits. */
 const IN_FLIGHT = 50;
 const CHUNK = 500;
 const BACKLOG = 2_000;
-
-function wholeNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, not ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -19,15 +19,7 @@ import { oursDrain, rawDrain, type OursVariant } from './drain.js';
 import { enqueueTrial, storedPayloads, type Trial } from './enqueue.js';
 import { handDrain } from './handwritten.js';
 import { MARIADB_URL, oneLine, openMariadb, openPostgres, openSqlite, REDIS_URL, type BenchDb } from './services.js';
-import { fmtMicros, fmtRate, fmtRatio, median, rotate, table, type Measure } from './stats.js';
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, not ${JSON.stringify(raw)}`);
-  return n;
-}
+import { fmtMicros, fmtRate, fmtRatio, median, positiveInt, rotate, table, type Measure } from './stats.js';
 
 /** The drains' worker concurrencies: a comma-separated list of whole numbers ≥ 1. */
 function concurrencies(raw: string): number[] {
