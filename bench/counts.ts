@@ -2,72 +2,18 @@
  * What a job costs, counted (issue 11), untimed: SQL statements per enqueue and per job, by kind,
  * and commits; Redis commands per enqueue and per job. Ours without and with the job table, and the
  * hand-written side, on SQLite, PostgreSQL and MariaDB. Counts do not drift with the machine's load.
- * The same idea as test/cost-counters.ts, copied: bench/ is compiled without test/.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Logger, QueryRunner } from 'typeorm';
+import { startPrivateRedis } from '../examples/demo/redis.js';
 import { closeDeferred, configure, Deferred, startWorker } from '../src/index.js';
 import type { BenchContext } from './context.js';
 import { runAll, type Consumer } from './drain.js';
 import { handAdd, handProcessor, type HandData } from './handwritten.js';
 import { QUEUE, UID } from './payload.js';
 import { deleteKeys, LIBRARY_OPTIONS, openMariadb, openPostgres, openSqlite, REDIS_URL, shortKind, type BenchDb, type BenchDbOptions } from './services.js';
+import { SQL_KINDS, StatementCounter, type SqlKind, type Statement } from './statement-counter.js';
 import { table } from './stats.js';
-
-// ---- SQL: a TypeORM logger that sees every statement -------------------------------------------
-
-type SqlKind = 'BEGIN' | 'SELECT' | 'SELECT FOR UPDATE' | 'INSERT' | 'UPDATE' | 'DELETE' | 'COMMIT' | 'ROLLBACK' | 'OTHER';
-const SQL_KINDS: SqlKind[] = ['BEGIN', 'SELECT', 'SELECT FOR UPDATE', 'INSERT', 'UPDATE', 'DELETE', 'COMMIT', 'ROLLBACK', 'OTHER'];
-
-/** What a statement does, from its first words (a leading comment skipped). */
-function sqlKind(sql: string): SqlKind {
-  const s = sql.replace(/^\s*(\/\*.*?\*\/\s*)*/s, '').toUpperCase();
-  if (/^(START TRANSACTION|BEGIN)/.test(s)) return 'BEGIN';
-  if (s.startsWith('COMMIT')) return 'COMMIT';
-  if (s.startsWith('ROLLBACK')) return 'ROLLBACK';
-  if (s.startsWith('SELECT')) return /\bFOR UPDATE\b|\bFOR NO KEY UPDATE\b/.test(s) ? 'SELECT FOR UPDATE' : 'SELECT';
-  for (const kind of ['INSERT', 'UPDATE', 'DELETE'] as const) if (s.startsWith(kind)) return kind;
-  return 'OTHER';
-}
-
-interface Statement {
-  kind: SqlKind;
-  /** A write outside any transaction: a commit of its own. */
-  autocommit: boolean;
-}
-
-/** TypeORM 1.x calls `logQuery` of a custom logger for every statement, START TRANSACTION and COMMIT included. */
-class StatementCounter implements Logger {
-  private statements: Statement[] = [];
-  /** Statements ever seen: the bench waits until it stops moving. */
-  seen = 0;
-
-  logQuery(query: string, _parameters?: unknown, queryRunner?: QueryRunner): void {
-    this.seen++;
-    const kind = sqlKind(query);
-    const write = kind === 'INSERT' || kind === 'UPDATE' || kind === 'DELETE';
-    this.statements.push({ kind, autocommit: write && !queryRunner?.isTransactionActive });
-  }
-
-  /** The statements since the last call. */
-  take(): Statement[] {
-    const taken = this.statements;
-    this.statements = [];
-    return taken;
-  }
-
-  logQueryError(): void {}
-  logQuerySlow(): void {}
-  logSchemaBuild(): void {}
-  logMigration(): void {}
-  log(): void {}
-}
 
 /** Statements per call, by kind; commits = COMMITs plus autocommit writes (a WAL flush each on PostgreSQL). */
 interface SqlCost {
@@ -147,65 +93,18 @@ interface CountsRedis {
   stop(): Promise<void>;
 }
 
-/** A port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Whether a Redis on 127.0.0.1:`port` answers PING. */
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (up: boolean) => { socket.destroy(); resolve(up); };
-    socket.setTimeout(500, () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => done(chunk.toString().startsWith('+PONG')));
-    socket.on('error', () => done(false));
-  });
-}
-
-/** Waits for `child` to exit, SIGKILL after 5 s. */
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
-}
-
+/** A private redis-server (the demo's, started the same way), else the shared Redis with a warning. */
 async function countsRedis(): Promise<CountsRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  // Should the bench exit on its way (SIGINT, a crash), the server must not outlive it.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const stop = async () => {
-    process.removeListener('exit', killOnExit);
-    await stopChild(child);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  let failed: string | undefined;
-  child.once('error', (err) => { failed = err.message; });
-  child.once('exit', (code, signal) => { failed ??= `exited (${signal ?? code})`; });
-  for (const end = Date.now() + 10_000; Date.now() < end && !failed;) {
-    if (await answers(port)) return { url: `redis://127.0.0.1:${port}`, note: `a private redis-server on port ${port} (pid ${child.pid})`, stop };
-    await sleep(50);
+  try {
+    const server = await startPrivateRedis('redis-server');
+    return { url: server.url, note: `a private redis-server on ${server.url.replace('redis://', '')} (pid ${server.pid})`, stop: server.stop };
+  } catch (err) {
+    return {
+      url: REDIS_URL,
+      note: `the shared Redis at ${REDIS_URL}: WARNING, could not start a private redis-server (${err instanceof Error ? err.message.split('\n')[0] : String(err)}), so "executed" also counts other clients' commands`,
+      stop: async () => undefined,
+    };
   }
-  await stop();
-  return {
-    url: REDIS_URL,
-    note: `the shared Redis at ${REDIS_URL}: WARNING, could not start a private redis-server (${failed ?? 'no answer within 10 s'}), so "executed" also counts other clients' commands`,
-    stop: async () => undefined,
-  };
 }
 
 /** Calls per command name, from INFO commandstats. */

@@ -110,8 +110,8 @@ export async function openPostgres(poolSize = 10, options: BenchDbOptions = {}):
   }
 }
 
-/** Host, port and credentials of MARIADB_URL (a database in it is ignored). */
-function mariadbServer(): { host: string; port: number; user: string; password: string } {
+/** Host, port and credentials of MARIADB_URL (a database in it is ignored); the tests read it too. */
+export function mariadbServer(): { host: string; port: number; user: string; password: string } {
   const url = new URL(MARIADB_URL);
   return {
     host: url.hostname || '127.0.0.1',

@@ -12,7 +12,8 @@ import { ENTITIES } from './fixtures/entities.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const MARIADB_URL = process.env.MARIADB_URL ?? 'mysql://root@127.0.0.1:3306';
+export { MARIADB_URL, mariadbServer } from '../bench/services.js';
+import { mariadbServer } from '../bench/services.js';
 export type DbKind = 'sqlite' | 'postgres' | 'mariadb';
 export const DB_KINDS: DbKind[] = ['sqlite', 'postgres'];
 /** Every kind, MariaDB included: for tests that opt in to it. */
@@ -20,17 +21,6 @@ export const ALL_DB_KINDS: DbKind[] = ['sqlite', 'postgres', 'mariadb'];
 
 /** A queue prefix no other test uses. */
 export const uniquePrefix = () => `t${randomUUID().slice(0, 8)}`;
-
-/** Host, port and credentials of MARIADB_URL (the database part, if any, is ignored). */
-export function mariadbServer(): { host: string; port: number; user: string; password: string } {
-  const url = new URL(MARIADB_URL);
-  return {
-    host: url.hostname || '127.0.0.1',
-    port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username || 'root'),
-    password: decodeURIComponent(url.password),
-  };
-}
 
 /** Runs one statement on a short-lived connection to the MariaDB server, outside any database. */
 async function mariadbAdmin(sql: string): Promise<void> {
