@@ -24,6 +24,17 @@ function otel(): Api | undefined | Promise<Api | undefined> {
   }));
 }
 
+/**
+ * The API, or undefined when spans would record nothing: the API is missing, or no SDK registered a
+ * tracer provider (the global one then only hands out no-op spans). Checked per span, so an SDK
+ * registered later is used from then on; skipping the no-op spans saves their cost on every job.
+ */
+function tracing(found: Api | undefined): Api | undefined {
+  if (!found) return undefined;
+  const provider = found.trace.getTracerProvider() as { getDelegateTracer?: (name: string) => unknown };
+  return typeof provider.getDelegateTracer === 'function' && provider.getDelegateTracer('typeorm-deferred') === undefined ? undefined : found;
+}
+
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** The W3C `traceparent` of a span: what the job carries so its attempts join the caller's trace. */
@@ -73,7 +84,7 @@ async function inSpan<T>(api: Api, span: OtelApi.Span, fn: () => Promise<T>, fai
  */
 export async function producerSpan<T>(info: SpanInfo, fn: (traceparent: string | undefined) => Promise<T>): Promise<T> {
   const found = otel();
-  const api = found instanceof Promise ? await found : found;
+  const api = tracing(found instanceof Promise ? await found : found);
   if (!api) return fn(undefined);
   const span = api.trace.getTracer('typeorm-deferred', VERSION).startSpan(`publish ${info.queue}`, { kind: api.SpanKind.PRODUCER, attributes: attributes(info, 'send') });
   return inSpan(api, span, () => fn(traceparent(span)));
@@ -86,7 +97,7 @@ export async function producerSpan<T>(info: SpanInfo, fn: (traceparent: string |
  */
 export async function consumerSpan<T>(info: SpanInfo, carried: unknown, fn: () => Promise<T>, failed?: (err: unknown) => boolean): Promise<T> {
   const found = otel();
-  const api = found instanceof Promise ? await found : found;
+  const api = tracing(found instanceof Promise ? await found : found);
   if (!api) return fn();
   const producer = producerContext(carried);
   const parent = producer ? api.trace.setSpanContext(api.context.active(), producer) : api.context.active();
