@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
 import {
-  decodeArgs, encodeArgs, idOf, loadRecords, loadRefs, PAYLOAD_VERSION, targetName,
+  decodeArgs, encodeArgs, idOf, loadRecord, loadRecords, loadRefs, PAYLOAD_VERSION, targetName,
   type CallInfo, type CallPayload, type CallTarget, type Uid,
 } from './call.js';
 import { DeferralError } from '../errors.js';
@@ -93,7 +93,8 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
   // Every record reference is checked before any query runs: exactly a primary key, of the right types.
   args.forEach((arg, i) => checkArgs(arg, dataSource, `args[${i}]`));
   const info: CallInfo = { dataSource: payload.ds, kind: target.kind, model: '', method, args, uid: payload.uid };
-  const loadArgs = (manager: EntityManager) => loadRefs(args, manager) as Promise<unknown[]>;
+  // No arguments, nothing to load (one promise less per job).
+  const loadArgs = (manager: EntityManager) => (args.length === 0 ? args : loadRefs(args, manager) as Promise<unknown[]>);
 
   if (target.kind === 'task') {
     if (!taskNamed(target.name)) throw unknownTask(target.name);
@@ -138,7 +139,9 @@ export function prepareCall(payload: CallPayload, dataSources: Record<string, Da
     dataSource, info: { ...info, model: name, ids: target.ids },
     async run(manager) {
       const results: unknown[] = [];
-      const records = await loadRecords(manager, name, target.ids, payload.opts.skipMissing, cls);
+      const records = target.ids.length === 1
+        ? [await loadRecord(manager, name, target.ids[0]!, payload.opts.skipMissing, cls)].filter((r) => r !== undefined)
+        : await loadRecords(manager, name, target.ids, payload.opts.skipMissing, cls);
       const callArgs = await loadArgs(manager);
       // One record after another: they share one transaction and often touch the same rows.
       for (const record of records) results.push(await (record as Record<string, (...a: unknown[]) => unknown>)[method](...callArgs));

@@ -82,9 +82,11 @@ async function inSpan<T>(api: Api, span: OtelApi.Span, fn: () => Promise<T>, fai
  * A producer span around an enqueue, inside the caller's trace. `fn` gets the `traceparent` to
  * carry in the job (undefined when nothing traces).
  */
-export async function producerSpan<T>(info: SpanInfo, fn: (traceparent: string | undefined) => Promise<T>): Promise<T> {
+export function producerSpan<T>(info: SpanInfo, fn: (traceparent: string | undefined) => Promise<T>): Promise<T> {
   const found = otel();
-  const api = tracing(found instanceof Promise ? await found : found);
+  if (found instanceof Promise) return found.then(() => producerSpan(info, fn));
+  // Not an async function: with nothing to trace, the call costs no promise of its own.
+  const api = tracing(found);
   if (!api) return fn(undefined);
   const span = api.trace.getTracer('typeorm-deferred', VERSION).startSpan(`publish ${info.queue}`, { kind: api.SpanKind.PRODUCER, attributes: attributes(info, 'send') });
   return inSpan(api, span, () => fn(traceparent(span)));
@@ -95,9 +97,10 @@ export async function producerSpan<T>(info: SpanInfo, fn: (traceparent: string |
  * linked to it; the method runs inside it, so spans it starts join the trace. `failed` tells an
  * error from an attempt that ended without failing (put back on its queue).
  */
-export async function consumerSpan<T>(info: SpanInfo, carried: unknown, fn: () => Promise<T>, failed?: (err: unknown) => boolean): Promise<T> {
+export function consumerSpan<T>(info: SpanInfo, carried: unknown, fn: () => Promise<T>, failed?: (err: unknown) => boolean): Promise<T> {
   const found = otel();
-  const api = tracing(found instanceof Promise ? await found : found);
+  if (found instanceof Promise) return found.then(() => consumerSpan(info, carried, fn, failed));
+  const api = tracing(found);
   if (!api) return fn();
   const producer = producerContext(carried);
   const parent = producer ? api.trace.setSpanContext(api.context.active(), producer) : api.context.active();

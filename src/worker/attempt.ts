@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { EntityManager } from 'typeorm';
 import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
 import { encodeResult, type CallPayload, type EncodedResult } from '../call/call.js';
+import { AttemptAbort, untilAborted } from './attempt-abort.js';
 import type { CancelListener } from './cancel.js';
 import { runInJob, type JobContext } from './context.js';
 import { DeferralError } from '../errors.js';
@@ -36,7 +37,7 @@ export interface Attempt {
 /** What attempts share in one worker: the cancel listener, and the controllers of running attempts (to abort on shutdown). */
 export interface AttemptScope {
   cancels: CancelListener;
-  active: Set<AbortController>;
+  active: Set<AttemptAbort>;
 }
 
 /**
@@ -48,29 +49,6 @@ export async function recordedOutcome(manager: EntityManager, id: string, queue:
   const row = await manager.findOne(DeferredJobRecord, { where: { id }, select: { id: true, state: true, result: true }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
   if (row?.state === 'cancelled') throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${id} was cancelled (its row says so): it does not run, or its work is rolled back`, { jobId: id, queue });
   return row?.state === 'completed' ? recordedResult(row) ?? encodeResult(undefined) : undefined;
-}
-
-/**
- * Races the work against the job's AbortSignal (timeout, cancel, shutdown), so a
- * method that ignores the signal still ends the attempt and rolls its transaction back.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  // One promise settled by whichever comes first (cheaper per job than Promise.race and finally).
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then((value) => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(value);
-    }, (err: unknown) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(err);
-    });
-  });
 }
 
 /** A delivery whose row says its work already committed: its transaction rolls back and the stored result is the answer. */
@@ -110,7 +88,7 @@ async function completeRecord(a: Attempt, manager: EntityManager, encoded: Encod
 }
 
 /** Runs the call on `manager` and, with a job table, completes the row in the same transaction. */
-async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal): Promise<EncodedResult> {
+async function execute(a: Attempt, manager: EntityManager, abort: AttemptAbort): Promise<EncodedResult> {
   const { job, queue, prepared, reporter, records } = a;
   const startedAt = Date.now();
   if (records && !firstDelivery(a)) {
@@ -119,9 +97,10 @@ async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal):
     if (done) return done;
   }
   // Cancelled or timed out while the transaction began: the method does not start.
-  if (signal.aborted) throw signal.reason;
+  if (abort.aborted) throw abort.why;
   const ctx: JobContext = {
-    id: job.id!, queue, uid: prepared.info.uid, attempt: job.attemptsMade + 1, manager, dataSource: prepared.dataSource, signal,
+    id: job.id!, queue, uid: prepared.info.uid, attempt: job.attemptsMade + 1, manager, dataSource: prepared.dataSource,
+    get signal() { return abort.signal; },
     reportProgress: (report) => reporter.report(report),
     log: (line) => void job.log(String(line)).catch(() => undefined),
   };
@@ -139,26 +118,26 @@ async function execute(a: Attempt, manager: EntityManager, signal: AbortSignal):
 export async function runAttempt(a: Attempt, scope: AttemptScope): Promise<EncodedResult> {
   const { job, queue, prepared, opts } = a;
   const { dataSource } = prepared;
-  const controller = new AbortController();
-  scope.active.add(controller);
-  const untrack = scope.cancels.track(job.id!, () => controller.abort(
+  const abort = new AttemptAbort();
+  scope.active.add(abort);
+  const untrack = scope.cancels.track(job.id!, () => abort.abort(
     new DeferralError('DEFER_ERR_CANCELLED', `Job ${job.id} was cancelled while it ran`, { jobId: job.id, queue })));
-  const timer = opts.timeout === undefined ? undefined : setTimeout(() => controller.abort(
+  const timer = opts.timeout === undefined ? undefined : setTimeout(() => abort.abort(
     new DeferralError('DEFER_ERR_TIMEOUT', `Job ${job.id} ran longer than its timeout of ${opts.timeout} ms`, { jobId: job.id, timeoutMs: opts.timeout })), opts.timeout);
-  const once = (manager: EntityManager) => untilAborted(execute(a, manager, controller.signal), controller.signal);
+  const once = (manager: EntityManager) => untilAborted(execute(a, manager, abort), abort);
   try {
     for (let retry = 0; ; retry++) {
       try {
         return await (opts.transaction ? dataSource.transaction(once) : once(dataSource.manager));
       } catch (err) {
         if (err instanceof AlreadyCompleted) return err.result;
-        if (retry >= TRANSIENT_RETRIES || !isTransientDbError(err) || controller.signal.aborted) throw err;
+        if (retry >= TRANSIENT_RETRIES || !isTransientDbError(err) || abort.aborted) throw err;
         await sleep(25 * 2 ** retry + Math.random() * 25);
       }
     }
   } finally {
     clearTimeout(timer);
     untrack();
-    scope.active.delete(controller);
+    scope.active.delete(abort);
   }
 }

@@ -80,7 +80,8 @@ export class JobPipeline {
       }
       throw forBullMQ(err);
     } finally {
-      await reporter.flush();
+      const flushed = reporter.flush();
+      if (flushed) await flushed;
     }
   }
 
@@ -91,7 +92,8 @@ export class JobPipeline {
     try {
       if (job.stalledCounter > this.o.maxStalls) return await this.pastStallLimit(job, queue, dataSource, records);
       const prepared = prepareCall(payload, config.dataSources);
-      await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
+      // Without a hook there is nothing to wait for (one promise less per job).
+      if (config.authorize) await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
       // No write to the row before the attempt: while the job runs, Redis says `active`; the row is
       // completed in the job's own transaction, or marked by recordFailure() below.
       return await runAttempt({ job, queue, prepared, opts: payload.opts, reporter, records }, this.scope);

@@ -85,11 +85,11 @@ export class ProgressReporter {
     });
   }
 
-  /** Writes the latest state now and waits for every write to land. */
-  async flush(): Promise<void> {
+  /** Writes the latest state now; the promise of every write landing, or undefined when none is under way. */
+  flush(): Promise<void> | undefined {
     if (this.state.percent !== this.written.percent || this.state.message !== this.written.message) this.write();
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending > 0) await this.chain;
+    return this.pending > 0 ? this.chain : undefined;
   }
 }
