@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { encodeResult, parsePayload } from '../src/call/call.js';
 import { runInJob, type JobContext } from '../src/worker/context.js';
 import { buildPayload, prepareCall } from '../src/call/invoke.js';
+import { AttemptAbort } from '../src/worker/attempt-abort.js';
 import { ProgressReporter } from '../src/worker/progress.js';
 import { UID } from './payload.js';
 import type { BenchDb } from './services.js';
@@ -32,10 +33,10 @@ export async function breakdown(dbs: BenchDb[], iterations: number): Promise<Pie
   // As a worker receives it: parsed back from JSON.
   const stored = JSON.parse(JSON.stringify(buildPayload(first.record, named, UID, 'noop', [], opts))) as unknown;
   const sink = { updateProgress: async () => undefined, log: async () => 0 };
-  const idle = new AbortController().signal;
-  const context = (manager: EntityManager, signal = idle): JobContext => ({
+  // As the worker builds it: the AbortSignal is only made if the method asks for it.
+  const context = (manager: EntityManager, abort: AttemptAbort): JobContext => ({
     id: 'x', queue: 'default', uid: UID, attempt: 1, manager, dataSource: first.dataSource,
-    signal, reportProgress: () => undefined, log: () => undefined,
+    get signal() { return abort.signal; }, reportProgress: () => undefined, log: () => undefined,
   });
 
   const pieces: Piece[] = [
@@ -43,11 +44,11 @@ export async function breakdown(dbs: BenchDb[], iterations: number): Promise<Pie
     { label: 'worker: parsePayload + prepareCall (checks, superjson decode)', micros: await measure(iterations, () => prepareCall(parsePayload(stored), { main: first.dataSource })) },
     { label: 'worker: encodeResult(null) (superjson)', micros: await measure(iterations, () => encodeResult(null)) },
     {
-      label: 'worker: job context (AbortController, AsyncLocalStorage, ProgressReporter + flush)',
+      label: 'worker: job context (AttemptAbort, AsyncLocalStorage, ProgressReporter + flush)',
       micros: await measure(iterations, async () => {
-        const controller = new AbortController();
+        const abort = new AttemptAbort();
         const reporter = new ProgressReporter(sink, 200);
-        await runInJob(context(first.dataSource.manager, controller.signal), async () => null);
+        await runInJob(context(first.dataSource.manager, abort), async () => null);
         await reporter.flush();
       }),
     },
@@ -60,7 +61,7 @@ export async function breakdown(dbs: BenchDb[], iterations: number): Promise<Pie
     pieces.push(
       { label: `${db.kind}: empty transaction (BEGIN + COMMIT)`, micros: await measure(dbIterations, () => dataSource.transaction(async () => null)) },
       { label: `${db.kind}: findOneBy primary key, no transaction`, micros: await measure(dbIterations, () => dataSource.manager.findOneBy('BenchItem', { id: record.id })) },
-      { label: `${db.kind}: a job's database work (transaction + reload + noop)`, micros: await measure(dbIterations, () => dataSource.transaction((m) => runInJob(context(m), () => prepared.run(m)))) },
+      { label: `${db.kind}: a job's database work (transaction + reload + noop)`, micros: await measure(dbIterations, () => dataSource.transaction((m) => runInJob(context(m, new AttemptAbort()), () => prepared.run(m)))) },
     );
   }
   return pieces;
@@ -90,8 +91,8 @@ async function nanosPerAwait(): Promise<number> {
  */
 export async function promiseHookCost(): Promise<{ before: number; after: number }> {
   const before = await nanosPerAwait();
-  const idle = new AbortController().signal;
-  runInJob({ id: 'x', queue: 'default', uid: UID, attempt: 1, manager: undefined as never, dataSource: undefined as never, signal: idle, reportProgress: () => undefined, log: () => undefined }, () => null);
+  const idle = new AttemptAbort();
+  runInJob({ id: 'x', queue: 'default', uid: UID, attempt: 1, manager: undefined as never, dataSource: undefined as never, get signal() { return idle.signal; }, reportProgress: () => undefined, log: () => undefined }, () => null);
   const after = await nanosPerAwait();
   return { before, after };
 }
