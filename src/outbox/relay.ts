@@ -24,6 +24,10 @@ export interface RelayOptions {
   dataSource?: DataSource;
 }
 
+const DEFAULT_LIMIT = 500;
+// Batches per data source and round: up to 10,000 rows a round with the default limit.
+const MAX_BATCHES = 20;
+
 type Candidate = Pick<DeferredJobRecord, 'id' | 'queue' | 'state' | 'relayedAt' | 'scheduledAt'>;
 
 /** Where each row's job stands in Redis: there, cancelled (a cancel mark and no job), or missing. */
@@ -100,10 +104,7 @@ export async function relayPendingJobs(options: RelayOptions = {}): Promise<numb
   return pushed;
 }
 
-const DEFAULT_LIMIT = 500;
-const MAX_BATCHES = 20;
-
-/** One batch of the oldest rows not known to be in Redis: how many there were, how many left `pending` for good, and how many were pushed. */
+/** One batch of the oldest rows not known to be in Redis: how many there were, how many it found in Redis or cancelled, and how many it pushed. */
 async function relayBatch(ds: DataSource, { olderThanMs = 5_000, leaseMs = 60_000, limit = DEFAULT_LIMIT }: RelayOptions): Promise<{ rows: number; settled: number; pushed: number }> {
   const rows = (await ds.getRepository(DeferredJobRecord).find({
     select: { id: true, queue: true, state: true, relayedAt: true, scheduledAt: true },
