@@ -18,6 +18,8 @@ Logs through pino: JSON lines when stdout is not a terminal, readable lines on a
     queues: { type: 'string', value: '<name=n,…>', description: 'Concurrency per queue, e.g. high=2,default=1,low=1 (0 skips a queue; default 1 each).' },
     name: { type: 'string', value: '<name>', description: "This worker's name in bull-board's worker list and in its log records (default <host>:<pid>)." },
     'shutdown-timeout': { type: 'string', value: '<ms>', description: 'Grace period for active jobs on shutdown (default 30000).' },
+    'lock-duration': { type: 'string', value: '<ms>', description: 'How long a job\'s lock lasts without renewal (default 30000); a dead worker\'s jobs run again after about this plus --stalled-interval.' },
+    'stalled-interval': { type: 'string', value: '<ms>', description: 'How often to look for jobs whose worker died (default 30000).' },
     quiet: { type: 'boolean', short: 'q', description: 'Do not log a line per completed job.' },
     ...LOG_OPTIONS,
     'metrics-port': { type: 'string', value: '<port>', description: 'Serve Prometheus metrics at http://<host>:<port>/metrics (needs prom-client).' },
@@ -31,25 +33,27 @@ export interface WorkerCommandOptions {
   queues?: QueueConcurrency;
   name?: string;
   shutdownTimeoutMs?: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
   quiet: boolean;
   log: LogSettings;
   metrics?: { port: number; host: string };
 }
 
 /** `high=2,default=1` as { high: 2, default: 1 }, checked as startWorker() would. */
-export function parseQueues(spec: string): QueueConcurrency {
+export function parseQueues(spec: string, option = 'queues'): QueueConcurrency {
   const out: Record<string, number> = {};
   for (const part of spec.split(',')) {
     const [name, n, more] = part.split('=');
     if (!name?.trim() || n === undefined || more !== undefined || !/^\d+$/.test(n.trim())) {
-      throw new UsageError(`invalid --queues '${spec}': write name=concurrency, e.g. high=2,default=1,low=0`);
+      throw new UsageError(`invalid --${option} '${spec}': write name=number, e.g. high=2,default=1,low=0`);
     }
     out[name.trim()] = Number(n);
   }
   try {
     validateConcurrency(out);
   } catch (err) {
-    if (err instanceof DeferralError) throw new UsageError(`invalid --queues '${spec}': ${err.message}`);
+    if (err instanceof DeferralError) throw new UsageError(`invalid --${option} '${spec}': ${err.message}`);
     throw err;
   }
   return out;
@@ -90,12 +94,26 @@ function workerName(name: string): string {
   return name;
 }
 
+/** --lock-duration and --stalled-interval, checked as startWorker() would. */
+function lockSettings(values: ParsedValues): Pick<WorkerCommandOptions, 'lockDurationMs' | 'stalledIntervalMs'> {
+  const lockDurationMs = wholeNumber(values, 'lock-duration');
+  const stalledIntervalMs = wholeNumber(values, 'stalled-interval');
+  try {
+    resolveWorkerOptions({ lockDurationMs, stalledIntervalMs });
+  } catch (err) {
+    if (err instanceof DeferralError) throw new UsageError(`invalid --${(err.details as { option?: string }).option === 'lockDurationMs' ? 'lock-duration' : 'stalled-interval'}: ${err.message}`);
+    throw err;
+  }
+  return { lockDurationMs, stalledIntervalMs };
+}
+
 export function parseWorker(values: ParsedValues): WorkerCommandOptions {
   return {
     config: requiredConfig(values),
     queues: typeof values.queues === 'string' ? parseQueues(values.queues) : undefined,
     name: typeof values.name === 'string' ? workerName(values.name) : undefined,
     shutdownTimeoutMs: wholeNumber(values, 'shutdown-timeout'),
+    ...lockSettings(values),
     quiet: values.quiet === true,
     log: logSettings(values),
     ...metricsEndpoint(values),
@@ -114,6 +132,9 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
     logger.info({ port: server.port, host: o.metrics.host }, 'metrics at /metrics');
   }
   // startWorker logs a 'worker started' line (queues, prefix) and, on SIGTERM/SIGINT, closes and exits 0.
-  await startWorker({ queues: o.queues, name: o.name, shutdownTimeoutMs: o.shutdownTimeoutMs, handleSignals: true, verbose: !o.quiet, logger });
+  await startWorker({
+    queues: o.queues, name: o.name, shutdownTimeoutMs: o.shutdownTimeoutMs, lockDurationMs: o.lockDurationMs, stalledIntervalMs: o.stalledIntervalMs,
+    handleSignals: true, verbose: !o.quiet, logger,
+  });
   return new Promise<number>(() => undefined);
 }

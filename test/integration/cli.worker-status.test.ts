@@ -112,7 +112,7 @@ describe('the deferred CLI', () => {
   it('refuses bad worker command lines with one line, the usage, and exit 2', async () => {
     for (const [args, line] of [
       [['worker'], "deferred: missing --config <module>"],
-      [['worker', '--config', CONFIG, '--queues', 'high=x'], "deferred: invalid --queues 'high=x': write name=concurrency"],
+      [['worker', '--config', CONFIG, '--queues', 'high=x'], "deferred: invalid --queues 'high=x': write name=number"],
       [['worker', '--config', CONFIG, '--queues', 'urgent=1'], "deferred: invalid --queues 'urgent=1': Invalid option queues.urgent"],
       [['worker', '--config', CONFIG, '--shutdown-timeout', 'soon'], "deferred: invalid --shutdown-timeout 'soon'"],
       [['worker', '--config', CONFIG, '--log-format', 'xml'], "deferred: invalid --log-format 'xml'"],
