@@ -4,7 +4,7 @@ import type { Telemetry } from 'bullmq';
 import { watchTransactions } from './outbox/after-commit.js';
 import { DeferralError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, nameProblem } from './limits.js';
-import { show, validateOptions, type DeferredOptions } from './options.js';
+import { show, validateConcurrency, validateOptions, type DeferredOptions, type QueueConcurrency } from './options.js';
 import type { CallInfo, Uid } from './call/call.js';
 import type { MetricsSetting } from './observe/metrics.js';
 
@@ -43,6 +43,18 @@ export interface DeferredConfig {
   metrics?: MetricsSetting;
   /** BullMQ's own OpenTelemetry integration (e.g. `new BullMQOtel('app')` from bullmq-otel), passed to its queues and workers. */
   telemetry?: Telemetry;
+  /**
+   * The worker processes `deferred workers` runs and supervises: per entry, `processes` children
+   * (default 1), each a worker with these `queues` (as `startWorker({ queues })`). @defaultValue `[]`
+   */
+  workers?: WorkerGroup[];
+}
+
+/** One entry of `workers`: `processes` worker processes with the same queues. */
+export interface WorkerGroup {
+  queues: QueueConcurrency;
+  /** @defaultValue `1` */
+  processes?: number;
 }
 
 /** The configuration after checks, as the rest of the library sees it. */
@@ -51,6 +63,7 @@ export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' |
   telemetry?: Telemetry;
   authorize?: DeferredConfig['authorize'];
   defaults: Readonly<DeferredOptions>;
+  workers: Array<{ queues: QueueConcurrency; processes: number }>;
 }
 
 let current: ResolvedConfig | undefined;
@@ -90,7 +103,21 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
     maxPayloadBytes,
     metrics,
     ...(telemetry ? { telemetry } : {}),
+    workers: checkWorkers(config.workers),
   };
+}
+
+/** `workers`: a list of `{ queues, processes? }`, each checked as startWorker() and the CLI would. */
+function checkWorkers(workers: unknown): ResolvedConfig['workers'] {
+  if (workers === undefined) return [];
+  if (!Array.isArray(workers)) throw bad('workers', workers, 'must be a list like [{ queues: { default: 2 }, processes: 2 }]');
+  return workers.map((group: unknown, i) => {
+    const { queues, processes = 1 } = (group ?? {}) as WorkerGroup;
+    if (typeof group !== 'object' || group === null || typeof queues !== 'object' || queues === null) throw bad(`workers[${i}]`, group, 'must be { queues: { high?, default?, low? }, processes? }');
+    validateConcurrency(queues);
+    if (!(Number.isSafeInteger(processes) && processes >= 1 && processes <= 64)) throw bad(`workers[${i}].processes`, processes, 'must be a whole number from 1 to 64');
+    return { queues, processes };
+  });
 }
 
 /**

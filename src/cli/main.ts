@@ -9,6 +9,7 @@ import { parseQueueState, PAUSE, RESUME, runQueueState } from './queue-state.js'
 import { parseStatus, runStatus, STATUS } from './status.js';
 import { VERSION } from '../version.js';
 import { parseWorker, runWorker, WORKER } from './worker.js';
+import { parseWorkers, runWorkers, WORKERS } from './workers.js';
 
 /** A command: what it accepts, and how it runs once its arguments are checked. */
 interface Command {
@@ -19,6 +20,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   worker: { spec: WORKER, run: (values) => { const o = parseWorker(values); return runWorker(o); } },
+  workers: { spec: WORKERS, run: (values) => { const o = parseWorkers(values); return runWorkers(o); } },
   dashboard: { spec: DASHBOARD, run: (values) => { const o = parseDashboard(values); return runDashboard(o); } },
   status: { spec: STATUS, run: (values, positionals) => { const o = parseStatus(values, positionals); return runStatus(o); } },
   clean: { spec: CLEAN, run: (values) => { const o = parseClean(values); return runClean(o); } },
@@ -30,6 +32,7 @@ export const USAGE = `Usage: deferred <command> [options]
 
 Commands:
   worker       Run a worker until SIGTERM/SIGINT.
+  workers      Run and supervise worker processes (restarted when they die; SIGHUP: rolling restart).
   dashboard    Serve bull-board, the job API and progress pages.
   status       Print a job's state, progress and result or error; --follow follows it.
   clean        Remove finished jobs older than a duration (and their job table rows).

@@ -31,6 +31,16 @@ describe('names the library keeps', () => {
     expect(resolveConfig({ dataSources: { main: ds }, prefix: '{deferred}' }).prefix).toBe('{deferred}');
   });
 
+  it('configure() takes a workers list for `deferred workers`, and refuses a malformed one naming the entry', () => {
+    expect(resolveConfig({ dataSources: {} }).workers).toEqual([]);
+    expect(resolveConfig({ dataSources: {}, workers: [{ queues: { high: 4 }, processes: 2 }, { queues: { default: 2, low: 1 } }] }).workers)
+      .toEqual([{ queues: { high: 4 }, processes: 2 }, { queues: { default: 2, low: 1 }, processes: 1 }]);
+    refused(() => resolveConfig({ dataSources: {}, workers: {} as never }), 'workers', 'must be a list');
+    refused(() => resolveConfig({ dataSources: {}, workers: [{} as never] }), 'workers[0]', '{ queues');
+    refused(() => resolveConfig({ dataSources: {}, workers: [{ queues: { default: 1 }, processes: 0 }] }), 'workers[0].processes', 'from 1 to 64');
+    refused(() => resolveConfig({ dataSources: {}, workers: [{ queues: { urgent: 1 } as never }] }), 'urgent');
+  });
+
   it('setDeferredJobTable() refuses a name longer than an identifier may be, or empty', () => {
     refused(() => setDeferredJobTable('t'.repeat(64)), 'at most 63');
     refused(() => setDeferredJobTable(''), 'non-empty');
