@@ -59,7 +59,12 @@ export class Supervisor {
 
   private spawn(slot: Slot): void {
     const [executable, ...base] = this.command;
-    const child = spawn(executable!, [...base, ...slot.plan.args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEFERRED_WORKER_SLOT: slot.plan.label } });
+    // Its own process group: Ctrl-C in a terminal reaches the supervisor alone, which then stops each
+    // child once (a second signal during a child's shutdown would kill it mid-job). The IPC channel
+    // tells a child that its supervisor is gone, even by SIGKILL: it then stops as on SIGTERM.
+    const child = spawn(executable!, [...base, ...slot.plan.args], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, env: { ...process.env, DEFERRED_WORKER_SLOT: slot.plan.label },
+    });
     slot.child = child;
     slot.startedAt = Date.now();
     slot.exited = new Promise((resolve) => child.once('exit', (code, signal) => {

@@ -132,6 +132,11 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
     logger.info({ port: server.port, host: o.metrics.host }, 'metrics at /metrics');
   }
   // startWorker logs a 'worker started' line (queues, prefix) and, on SIGTERM/SIGINT, closes and exits 0.
+  // Started by `deferred workers`: when the supervisor goes away (even killed), stop as on SIGTERM.
+  if (process.channel) {
+    process.channel.unref();
+    process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  }
   await startWorker({
     queues: o.queues, name: o.name, shutdownTimeoutMs: o.shutdownTimeoutMs, lockDurationMs: o.lockDurationMs, stalledIntervalMs: o.stalledIntervalMs,
     handleSignals: true, verbose: !o.quiet, logger,

@@ -81,6 +81,24 @@ describe('deferred workers (the supervisor)', () => {
     expect(await sup.exited).toBe(0);
   }, 30_000);
 
+  it('children stop by themselves, gracefully, when the supervisor is killed with SIGKILL', async () => {
+    const sup = startCli(['workers', '--config', CONFIG, '--processes', 'default=2', ...FAST], env);
+    await until(sup, () => jsonLines(sup.out()).filter((r) => r.msg === 'worker started').length === 2, 'two workers');
+    const pids = records(sup, 'child started').map((r) => r.childPid as number);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    sup.child.kill('SIGKILL');
+    await sup.exited;
+    await until(sup, () => pids.every((pid) => !alive(pid)), 'the children to stop');
+    expect(jsonLines(sup.out()).filter((r) => r.msg === 'worker stopped').length).toBe(2);
+  }, 30_000);
+
   it('refuses a command line without workers to run, with one line', async () => {
     const none = await cli(['workers', '--config', 'dist/test/fixtures/cli-config.js'], env);
     expect(none.code).toBe(1);
