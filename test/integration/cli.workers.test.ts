@@ -99,6 +99,16 @@ describe('deferred workers (the supervisor)', () => {
     expect(jsonLines(sup.out()).filter((r) => r.msg === 'worker stopped').length).toBe(2);
   }, 30_000);
 
+  it('kills a child that does not stop within its grace period (plus 5 s), and then exits 1', async () => {
+    const sup = startCli(['workers', '--config', CONFIG, '--processes', 'low=1', '--shutdown-timeout', '0'], { ...env, DEFERRED_HANG_ON_TERM: '1' });
+    await until(sup, () => jsonLines(sup.out()).some((r) => r.msg === 'worker started'), 'the worker');
+    sup.child.kill('SIGTERM');
+    expect(await sup.exited).toBe(1);
+    expect(records(sup, 'child did not stop in time: killed')[0]).toMatchObject({ level: 50, child: 'low#1', afterMs: 5_000 });
+    expect(records(sup, 'child exited')[0]).toMatchObject({ child: 'low#1', signal: 'SIGKILL' });
+    expect(records(sup, 'supervisor stopped')[0]).toMatchObject({ code: 1 });
+  }, 30_000);
+
   it('refuses a command line without workers to run, with one line', async () => {
     const none = await cli(['workers', '--config', 'dist/test/fixtures/cli-config.js'], env);
     expect(none.code).toBe(1);
