@@ -1,5 +1,5 @@
 import { InstanceChecker, type DataSource } from 'typeorm';
-import type { Redis, RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Telemetry } from 'bullmq';
 import { watchTransactions } from './outbox/after-commit.js';
 import { DeferralError } from './errors.js';
@@ -9,7 +9,7 @@ import type { CallInfo, Uid } from './call/call.js';
 import type { MetricsSetting } from './observe/metrics.js';
 
 /** Where Redis is: a URL, ioredis options, or an ioredis client that you own and close. */
-export type ConnectionSetting = string | RedisOptions | Redis;
+export type ConnectionSetting = string | RedisOptions | Redis | Cluster;
 
 /**
  * What `configure()` takes, once per process (web app and worker alike).
@@ -86,6 +86,7 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
   }
   const prefixProblem = nameProblem(prefix);
   if (prefixProblem) throw bad('prefix', prefix, prefixProblem);
+  if (connection !== undefined) checkConnection(connection, prefix);
   if (authorize !== undefined && typeof authorize !== 'function') throw bad('authorize', authorize, 'must be a function (uid, call) => boolean');
   const { maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES } = config;
   if (!(Number.isSafeInteger(maxPayloadBytes) && maxPayloadBytes > 0)) throw bad('maxPayloadBytes', maxPayloadBytes, 'must be a whole number of bytes > 0');
@@ -105,6 +106,28 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
     ...(telemetry ? { telemetry } : {}),
     workers: checkWorkers(config.workers),
   };
+}
+
+/** True for a prefix with a `{hash tag}`: on Redis Cluster, every key of a queue then hashes to one slot. */
+const hashTagged = (prefix: string) => /\{[^{}]+\}/.test(prefix);
+
+/**
+ * Refuses, with DEFER_ERR_INVALID_OPTION, a connection that is none of a URL, ioredis options, a
+ * Redis or a Cluster (anything else would be taken for options and connect to 127.0.0.1:6379), and a
+ * Cluster with a prefix that has no hash tag (BullMQ's scripts would fail with CROSSSLOT).
+ */
+export function checkConnection(connection: unknown, prefix: string, option = 'connection'): void {
+  if (typeof connection === 'string' || connection instanceof Redis) return;
+  if (connection instanceof Cluster) {
+    if (!hashTagged(prefix)) throw bad('prefix', prefix, `${JSON.stringify(prefix)} has no {hash tag}: on Redis Cluster every key of a queue must hash to one slot, so give a prefix such as '{${prefix.replace(/[{}]/g, '') || 'deferred'}}' (configure({ prefix }))`);
+    return;
+  }
+  const proto = typeof connection === 'object' && connection !== null ? Object.getPrototypeOf(connection) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    const kind = typeof connection === 'object' && connection !== null ? (connection.constructor as { name?: string } | undefined)?.name ?? 'object' : typeof connection;
+    if (kind === 'Redis' || kind === 'Cluster') throw bad(option, kind, `this ${kind} comes from another copy of ioredis than the library's: keep one copy installed (npm ls ioredis, npm dedupe)`);
+    throw bad(option, kind, `the ${kind} given is not a Redis connection: give a redis:// URL, ioredis options, an ioredis Redis or an ioredis Cluster`);
+  }
 }
 
 /** `workers`: a list of `{ queues, processes? }`, each checked as startWorker() and the CLI would. */

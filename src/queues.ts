@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { getConfig, onReset, type ConnectionSetting } from './config.js';
 import { DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
@@ -18,6 +18,7 @@ export interface OwnedRedis {
  */
 export function openRedis(setting: ConnectionSetting, role: 'producer' | 'worker'): OwnedRedis {
   if (setting instanceof Redis) return { client: setting, owned: false };
+  if (setting instanceof Cluster) return { client: setting as unknown as Redis, owned: false };
   const extra = role === 'worker' ? { maxRetriesPerRequest: null } : {};
   const client = typeof setting === 'string' ? new Redis(setting, extra) : new Redis({ ...setting, ...extra });
   // An unhandled 'error' event would crash the process; ioredis reconnects by itself.

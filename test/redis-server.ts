@@ -2,7 +2,7 @@
 // a clear error when the binary is missing, instead of a bare spawn ENOENT or a timeout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 
 /** The redis-server on the PATH; throws naming the binary and its package when there is none. */
@@ -32,9 +32,21 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
+/** A TCP port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /** Starts redis-server on 127.0.0.1:`port` keeping nothing on disk (files in `dir`), and waits until it answers. */
-export async function startPrivateRedis(port: number, dir: string): Promise<ChildProcess> {
-  const server = spawn(redisServerBinary(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startPrivateRedis(port: number, dir: string, extraArgs: string[] = []): Promise<ChildProcess> {
+  const server = spawn(redisServerBinary(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-2_000); };
   server.stdout!.on('data', keep);

@@ -2,7 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { ShutdownAbort, type AttemptScope } from './attempt.js';
 import { CancelListener } from './cancel.js';
-import { getConfig } from '../config.js';
+import { checkConnection, getConfig } from '../config.js';
 import { startMaintenance } from './maintenance.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
 import { asError, type Logger } from '../observe/logger.js';
@@ -88,6 +88,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   const resolved = resolveWorkerOptions(options);
   const o: ResolvedWorkerOptions = { ...resolved, logger: named(resolved.logger, resolved.name) };
   const { concurrency, logger } = o;
+  // Before anything opens: a connection that is not one would quietly become 127.0.0.1:6379.
+  if (o.connection !== undefined) checkConnection(o.connection, config.prefix);
 
   // The worker opens data sources the application has not opened, and closes only those.
   const opened: DataSource[] = [];
