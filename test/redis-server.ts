@@ -2,7 +2,8 @@
 // a clear error when the binary is missing, instead of a bare spawn ENOENT or a timeout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+export { freePort } from '../examples/demo/redis.js';
 import { delimiter, join } from 'node:path';
 
 /** The redis-server on the PATH; throws naming the binary and its package when there is none. */
@@ -29,18 +30,6 @@ function answers(port: number): Promise<boolean> {
     socket.on('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => { reply += chunk.toString(); if (reply.includes('\r\n')) done(reply.startsWith('+PONG')); });
     socket.on('error', () => done(false));
-  });
-}
-
-/** A TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -66,8 +66,8 @@ export function findOnPath(name: string, path = process.env.PATH ?? ''): string 
   return undefined;
 }
 
-/** A TCP port nobody listens on right now. */
-function freePort(): Promise<number> {
+/** A TCP port nobody listens on right now (the tests' private servers use it too). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
