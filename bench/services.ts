@@ -92,20 +92,25 @@ export async function openPostgres(poolSize = 10, options: BenchDbOptions = {}):
       await c.end();
     }
   };
+  return openServerDb('PostgreSQL', dataSource, "SELECT current_setting('server_version') AS v", (v) => `PostgreSQL ${v} (schema ${schema}, poolSize ${poolSize}${withTable(options)})`, dropSchema, options);
+}
+
+/**
+ * Opens a data source on a database or schema of its own and saves the bench's record; closing (or
+ * a failure here) destroys it and drops what `drop` drops.
+ */
+async function openServerDb(kind: BenchDb['kind'], dataSource: DataSource, versionSql: string, label: (version: string) => string, drop: () => Promise<unknown>, options: BenchDbOptions): Promise<BenchDb> {
+  const close = async () => {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await drop();
+  };
   try {
     await dataSource.initialize();
     const record = await dataSource.manager.save(dataSource.manager.create(BenchItem, { name: 'bench' }));
-    const [{ v }] = await dataSource.query("SELECT current_setting('server_version') AS v");
-    return {
-      kind: 'PostgreSQL', jobTable: options.jobTable ?? false, dataSource, record, version: `PostgreSQL ${v} (schema ${schema}, poolSize ${poolSize}${withTable(options)})`,
-      async close() {
-        if (dataSource.isInitialized) await dataSource.destroy();
-        await dropSchema();
-      },
-    };
+    const [{ v }] = await dataSource.query(versionSql);
+    return { kind, jobTable: options.jobTable ?? false, dataSource, record, version: label(v), close };
   } catch (err) {
-    if (dataSource.isInitialized) await dataSource.destroy();
-    await dropSchema();
+    await close();
     throw err;
   }
 }
@@ -140,22 +145,7 @@ export async function openMariadb(options: BenchDbOptions = {}, poolSize = 10): 
     type: 'mariadb', host, port, username: user, password, database, entities: entitiesFor(options), synchronize: true, poolSize, ...loggingFor(options),
   });
   const dropDatabase = () => mariadbAdmin(`DROP DATABASE IF EXISTS ${database}`);
-  try {
-    await dataSource.initialize();
-    const record = await dataSource.manager.save(dataSource.manager.create(BenchItem, { name: 'bench' }));
-    const [{ v }] = await dataSource.query('SELECT VERSION() AS v');
-    return {
-      kind: 'MariaDB', jobTable: options.jobTable ?? false, dataSource, record, version: `MariaDB ${v} (database ${database}, poolSize ${poolSize}${withTable(options)})`,
-      async close() {
-        if (dataSource.isInitialized) await dataSource.destroy();
-        await dropDatabase();
-      },
-    };
-  } catch (err) {
-    if (dataSource.isInitialized) await dataSource.destroy();
-    await dropDatabase();
-    throw err;
-  }
+  return openServerDb('MariaDB', dataSource, 'SELECT VERSION() AS v', (v) => `MariaDB ${v} (database ${database}, poolSize ${poolSize}${withTable(options)})`, dropDatabase, options);
 }
 
 /** An error as one short line: its code and the first line of its message. */
