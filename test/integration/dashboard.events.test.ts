@@ -134,7 +134,8 @@ describe('dashboard: live job events (SSE)', () => {
     for (const v of progressing) {
       expect(v.state).toBe('active');
       expect(v.done).toBe(false);
-      expect(v.message).toMatch(/^step [1-5] of 6$/);
+      // The message and the percent are two writes: a view between them has step n with the percent of step n - 1.
+      expect(v.message).toMatch(/^step [1-6] of 6$/);
     }
 
     const last = views.at(-1)!;
