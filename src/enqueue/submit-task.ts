@@ -1,5 +1,5 @@
 import { encodeArgs, PAYLOAD_VERSION, type CallPayload, type Uid } from '../call/call.js';
-import { resolveDataSource } from '../call/registry.js';
+import { resolveDataSource, type NamedDataSource } from '../call/registry.js';
 import { taskNamed, validatePayload, type TaskDefinition } from '../call/task.js';
 import { getConfig } from '../config.js';
 import { DeferralError } from '../errors.js';
@@ -31,20 +31,19 @@ function taskDataSource(task: string, db: DbArgument | undefined): DbArgument {
   return first;
 }
 
-/**
- * Puts a task on its queue; the same handle as `Deferred()`. With a definition, the payload is
- * validated here (and again in the worker) and the payload and result types follow; by name, a
- * task defined only in the worker can be submitted too.
- *
- * @example
- * ```ts
- * const job = await submitTask(sendWelcome, { userId: 42 }, { uid: user.id, countdown: 60 })
- * ```
- */
-export async function submitTask<P, R>(task: TaskDefinition<P, R> | string, payload: P, options: SubmitTaskOptions = {}): Promise<DeferredJob<R>> {
+/** A task call, built and checked: what `submitTask()` pushes and what a schedule stores. */
+export interface BuiltTaskCall {
+  payload: CallPayload;
+  named: NamedDataSource;
+  where: DbArgument;
+  options: DeferredOptions;
+}
+
+/** Builds a task's payload: the name or definition, the uid, the options and the payload are checked (the payload by the task's validator). */
+export async function buildTaskCall<P>(task: TaskDefinition<P, unknown> | string, payload: P, options: SubmitTaskOptions, caller = 'submitTask'): Promise<BuiltTaskCall> {
   const name = typeof task === 'string' ? task : task?.name;
   const definition = typeof task === 'string' ? taskNamed(task) : task;
-  if (typeof name !== 'string' || !name) throw new DeferralError('DEFER_ERR_UNKNOWN_TASK', `submitTask: ${show(task)} is not a task name or a definition from defineTask()`, {});
+  if (typeof name !== 'string' || !name) throw new DeferralError('DEFER_ERR_UNKNOWN_TASK', `${caller}: ${show(task)} is not a task name or a definition from defineTask()`, {});
   const { db, uid = 'system', ...rest } = options;
   const problem = uidProblem(uid);
   if (problem) throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid uid: ${show(uid)} ${problem}`, { option: 'uid', value: uid });
@@ -63,5 +62,20 @@ export async function submitTask<P, R>(task: TaskDefinition<P, R> | string, payl
       ...(merged.timeout !== undefined ? { timeout: merged.timeout } : {}),
     },
   };
-  return deferPayload(built, named, where, merged) as Promise<DeferredJob<R>>;
+  return { payload: built, named, where, options: merged };
+}
+
+/**
+ * Puts a task on its queue; the same handle as `Deferred()`. With a definition, the payload is
+ * validated here (and again in the worker) and the payload and result types follow; by name, a
+ * task defined only in the worker can be submitted too.
+ *
+ * @example
+ * ```ts
+ * const job = await submitTask(sendWelcome, { userId: 42 }, { uid: user.id, countdown: 60 })
+ * ```
+ */
+export async function submitTask<P, R>(task: TaskDefinition<P, R> | string, payload: P, options: SubmitTaskOptions = {}): Promise<DeferredJob<R>> {
+  const built = await buildTaskCall(task as TaskDefinition<P, unknown> | string, payload, options);
+  return deferPayload(built.payload, built.named, built.where, built.options) as Promise<DeferredJob<R>>;
 }
