@@ -7,6 +7,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, nameProblem } from './limits.js';
 import { show, validateConcurrency, validateOptions, type DeferredOptions, type QueueConcurrency } from './options.js';
 import type { CallInfo, Uid } from './call/call.js';
 import type { MetricsSetting } from './observe/metrics.js';
+import { checkScheduleName, checkScheduleOptions, checkWhen, type ScheduleDeclaration } from './schedule/schedule-spec.js';
 
 /** Where Redis is: a URL, ioredis options, or an ioredis client that you own and close. */
 export type ConnectionSetting = string | RedisOptions | Redis | Cluster;
@@ -48,6 +49,12 @@ export interface DeferredConfig {
    * (default 1), each a worker with these `queues` (as `startWorker({ queues })`). @defaultValue `[]`
    */
   workers?: WorkerGroup[];
+  /**
+   * Schedules by name. A worker started with this configuration makes the stored schedules match
+   * them (added, changed, and those no longer declared here removed; schedules made by `schedule()`
+   * stay). Leave it out to have workers leave the stored schedules alone.
+   */
+  schedules?: Record<string, ScheduleDeclaration>;
 }
 
 /** One entry of `workers`: `processes` worker processes with the same queues. */
@@ -64,6 +71,7 @@ export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' |
   authorize?: DeferredConfig['authorize'];
   defaults: Readonly<DeferredOptions>;
   workers: Array<{ queues: QueueConcurrency; processes: number }>;
+  schedules?: Readonly<Record<string, ScheduleDeclaration>>;
 }
 
 let current: ResolvedConfig | undefined;
@@ -105,6 +113,7 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
     metrics,
     ...(telemetry ? { telemetry } : {}),
     workers: checkWorkers(config.workers),
+    ...(config.schedules !== undefined ? { schedules: checkSchedules(config.schedules) } : {}),
   };
 }
 
@@ -141,6 +150,19 @@ function checkWorkers(workers: unknown): ResolvedConfig['workers'] {
     if (!(Number.isSafeInteger(processes) && processes >= 1 && processes <= 64)) throw bad(`workers[${i}].processes`, processes, 'must be a whole number from 1 to 64');
     return { queues, processes };
   });
+}
+
+/** `schedules`: names to `{ when, target, options? }`, checked as far as can be without Redis (the target is built when a worker syncs). */
+function checkSchedules(schedules: unknown): Readonly<Record<string, ScheduleDeclaration>> {
+  if (typeof schedules !== 'object' || schedules === null || Array.isArray(schedules)) throw bad('schedules', schedules, "must map names to { when, target, options? }, e.g. { heartbeat: { when: { every: 5000 }, target: { task: 'heartbeat' } } }");
+  for (const [name, d] of Object.entries(schedules as Record<string, unknown>)) {
+    checkScheduleName(name);
+    const { when, target, options } = (d ?? {}) as Partial<ScheduleDeclaration>;
+    if (typeof d !== 'object' || d === null || typeof target !== 'object' || target === null) throw bad(`schedules.${name}`, d, 'must be { when, target, options? }');
+    checkWhen(name, when);
+    checkScheduleOptions(name, options);
+  }
+  return { ...(schedules as Record<string, ScheduleDeclaration>) };
 }
 
 /**

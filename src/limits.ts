@@ -20,9 +20,12 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** True when `text` holds a control character (NUL included, which PostgreSQL refuses in text). */
 export const hasControlChars = (text: string): boolean => CONTROL.test(text);
 
-/** True when `id` has the shape of an id a job can have (BullMQ's own integer ids included): worth looking up. */
+/** The id BullMQ gives a schedule's job: `repeat:<schedule name>:<tick in epoch ms>`. */
+const SCHEDULED_JOB_ID = /^repeat:[A-Za-z0-9][A-Za-z0-9_.-]{0,99}:\d{1,16}$/;
+
+/** True when `id` has the shape of an id a job can have (BullMQ's own integer ids and a schedule's job ids included): worth looking up. */
 export function isJobIdShape(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= MAX_JOB_ID_LENGTH && !id.includes(':') && !hasControlChars(id);
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_JOB_ID_LENGTH && (!id.includes(':') || SCHEDULED_JOB_ID.test(id)) && !hasControlChars(id);
 }
 
 /** Why `id` cannot be a custom job id, or undefined when it can. */

@@ -7,7 +7,9 @@ import { DeferralError, UNRECOVERABLE_CODES } from '../errors.js';
 import { authorizeCall, prepareCall, dataSourceNamed } from '../call/invoke.js';
 import { storedText } from '../limits.js';
 import type { QueueName } from '../options.js';
-import { JobRun } from './job-run.js';
+import { JobRun, outcomeOf } from './job-run.js';
+import { noteLastRun } from '../schedule/last-run.js';
+import { recordScheduledJob } from '../schedule/job-row.js';
 import { asError } from '../observe/logger.js';
 import type { DeferredMetrics } from '../observe/metrics.js';
 import { isOutage, outageDelay } from './outage.js';
@@ -64,7 +66,21 @@ export class JobPipeline {
 
   /** Processes one job, observed: a span, a log record and metrics per attempt. */
   process(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
-    return new JobRun(job, queue, this.o, this.metrics).run(() => this.processJob(job, queue, token));
+    const run = new JobRun(job, queue, this.o, this.metrics).run(() => this.processJob(job, queue, token));
+    return job.repeatJobKey ? this.noted(job, run) : run;
+  }
+
+  /** A schedule's job: its outcome becomes the schedule's last run. */
+  private async noted(job: Job, run: Promise<unknown>): Promise<unknown> {
+    const startedAt = Date.now();
+    try {
+      const value = await run;
+      await noteLastRun(job, 'completed', startedAt);
+      return value;
+    } catch (err) {
+      await noteLastRun(job, outcomeOf(job, err), startedAt);
+      throw err;
+    }
   }
 
   private async processJob(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
@@ -92,6 +108,8 @@ export class JobPipeline {
     try {
       if (job.stalledCounter > this.o.maxStalls) return await this.pastStallLimit(job, queue, dataSource, records);
       const prepared = prepareCall(payload, config.dataSources);
+      // A schedule's job had no row written at enqueue: BullMQ made it.
+      if (records && job.repeatJobKey) await recordScheduledJob(dataSource, job, payload, queue);
       // Without a hook there is nothing to wait for (one promise less per job).
       if (config.authorize) await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
       // No write to the row before the attempt: while the job runs, Redis says `active`; the row is

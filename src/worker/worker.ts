@@ -11,6 +11,8 @@ import { JobPipeline } from './pipeline.js';
 import { closeRedis, openRedis, ReadableWorker } from '../queues.js';
 import { READABLE_JOB } from '../call/readable-job.js';
 import { within } from '../time.js';
+import { syncSchedules } from '../schedule/sync.js';
+import type { ScheduleDeclaration } from '../schedule/schedule-spec.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 export type { WorkerOptions, WorkerLogger, OutageOptions, QueueRateLimit } from './worker-options.js';
@@ -74,6 +76,20 @@ async function applyQueueSettings(o: ResolvedWorkerOptions, connection: Queue['o
 }
 
 /**
+ * Makes the stored schedules match `configure({ schedules })` before the worker consumes: a wrong
+ * declaration stops the start (after `cleanUp`) with its error instead of running without it.
+ */
+async function syncDeclaredSchedules(declared: Readonly<Record<string, ScheduleDeclaration>>, logger: ResolvedWorkerOptions['logger'], cleanUp: () => Promise<void>): Promise<void> {
+  try {
+    const { added, changed, removed, unchanged } = await syncSchedules(declared);
+    if (added.length + changed.length + removed.length) logger.info({ added, changed, removed, unchanged: unchanged.length }, 'schedules updated from the configuration');
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+}
+
+/**
  * Starts consuming the three queues in this process.
  *
  * @example
@@ -102,6 +118,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
 
   const redis = openRedis(o.connection ?? config.connection, 'worker');
   await applyQueueSettings(o, redis.client, config.prefix);
+  if (config.schedules) await syncDeclaredSchedules(config.schedules, logger, async () => {
+    await closeRedis(redis);
+    await Promise.allSettled(opened.map((ds) => ds.destroy()));
+  });
   const scope: AttemptScope = { cancels: await CancelListener.start(redis.client, config.prefix), active: new Set() };
   const metrics = await deferredMetrics();
   const pipeline = new JobPipeline(o, scope, metrics);
