@@ -63,11 +63,27 @@ export async function storedSchedules(redis: Redis): Promise<Map<string, StoredS
   return out;
 }
 
+/**
+ * Removes the job scheduler `name` from `queue`, and its next job. BullMQ removes that job only
+ * while it is delayed: an `every` schedule's first job, or one already due, waits in the queue and
+ * would run once more. A job that a worker has taken is left to finish.
+ */
+async function removeScheduler(queue: QueueName, name: string): Promise<boolean> {
+  const q = producerQueue(queue);
+  const scheduler = await q.getJobScheduler(name);
+  const removed = await q.removeJobScheduler(name);
+  if (scheduler?.next !== undefined) {
+    const next = await q.getJob(`repeat:${name}:${scheduler.next}`);
+    if (next && !next.finishedOn && !(await next.isActive())) await next.remove().catch(() => undefined);
+  }
+  return removed;
+}
+
 /** Writes a schedule (under the lock): its job scheduler on its queue, none on the others, and its record. */
 export async function writeSchedule(redis: Redis, built: BuiltSchedule, origin: ScheduleOrigin): Promise<void> {
   const { name, queue, repeat, jobName, payload, jobOpts } = built;
   // On another queue before: its scheduler there goes, or the name would fire twice.
-  await Promise.all(QUEUE_NAMES.filter((q) => q !== queue).map((q) => producerQueue(q).removeJobScheduler(name)));
+  await Promise.all(QUEUE_NAMES.filter((q) => q !== queue).map((q) => removeScheduler(q, name)));
   await producerQueue(queue).upsertJobScheduler(name, repeat, { name: jobName, data: payload, opts: jobOpts as never });
   const stored: StoredSchedule = { queue, origin, fingerprint: built.fingerprint, built: { repeat, payload } };
   await redis.hset(schedulesKey(getConfig().prefix), name, JSON.stringify(stored));
@@ -76,7 +92,7 @@ export async function writeSchedule(redis: Redis, built: BuiltSchedule, origin: 
 /** Removes a schedule (under the lock) from every queue; true when there was one. */
 export async function deleteSchedule(redis: Redis, name: string): Promise<boolean> {
   const { prefix } = getConfig();
-  const removed = await Promise.all(QUEUE_NAMES.map((q) => producerQueue(q).removeJobScheduler(name)));
+  const removed = await Promise.all(QUEUE_NAMES.map((q) => removeScheduler(q, name)));
   const [recorded] = await Promise.all([redis.hdel(schedulesKey(prefix), name), redis.hdel(lastRunsKey(prefix), name)]);
   return removed.some(Boolean) || recorded > 0;
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineTask, DeferredJobRecord, getJob, listSchedules, schedule, unschedule } from '../../src/index.js';
+import { configure, defineTask, DeferredJobRecord, getJob, listSchedules, schedule, startWorker, unschedule, type DeferredWorker, type ScheduleDeclaration } from '../../src/index.js';
+import { QUEUE_NAMES } from '../../src/options.js';
 import { producerQueue } from '../../src/queues.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
@@ -10,6 +11,23 @@ defineTask('test-tick', (payload: { n: number }, ctx) => {
   ticks.push(ctx.id);
   return payload.n * 2;
 });
+
+/** Every job of schedule `name` that is still to run, in any queue: there must never be more than one. */
+async function pendingJobs(name: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const q of QUEUE_NAMES) {
+    const jobs = await producerQueue(q).getJobs(['delayed', 'waiting', 'prioritized', 'paused']);
+    ids.push(...jobs.map((j) => j.id!).filter((id) => id.startsWith(`repeat:${name}:`)));
+  }
+  return ids;
+}
+
+/** The job schedulers named `name`, over the three queues. */
+async function schedulers(name: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const q of QUEUE_NAMES) if (await producerQueue(q).getJobScheduler(name)) found.push(q);
+  return found;
+}
 
 /** Waits until `check` holds, polling. */
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -81,6 +99,101 @@ describe('schedules (schedule, unschedule, listSchedules)', () => {
       const err = await failure(schedule(name, when as never, t as never, options as never));
       expect(err, `${name} ${JSON.stringify(when)} ${JSON.stringify(options)}`).toMatchObject({ code: expect.stringMatching(/^DEFER_ERR_/) });
     }
+    expect(await listSchedules()).toEqual([]);
+  });
+});
+
+describe('schedules under races: one scheduler and one next job per name, whatever runs at once', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+    ticks.length = 0;
+  });
+  const tick = { task: 'test-tick', payload: { n: 1 } };
+
+  it('twenty upserts of one name at once, on different queues, leave one scheduler and one next job', async () => {
+    h = await setup('sqlite', {}, false);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => schedule('race', { every: 60_000 }, tick, { queue: QUEUE_NAMES[i % 3] })));
+    expect(await schedulers('race')).toHaveLength(1);
+    expect(await pendingJobs('race')).toHaveLength(1);
+    const [info] = await listSchedules();
+    expect(info.queue).toBe((await schedulers('race'))[0]);
+  });
+
+  it('remove and upsert racing each other leave a consistent state; remove then upsert leaves exactly one', async () => {
+    h = await setup('sqlite', {}, false);
+    for (let round = 0; round < 10; round++) {
+      await Promise.all([unschedule('flip'), schedule('flip', { every: 60_000 }, tick), unschedule('flip'), schedule('flip', { cron: '0 3 * * *' }, tick, { queue: 'low' })]);
+      const where = await schedulers('flip');
+      expect(where.length).toBeLessThanOrEqual(1);
+      expect(await pendingJobs('flip')).toHaveLength(where.length);
+      expect((await listSchedules()).length).toBe(where.length);
+    }
+    await unschedule('flip');
+    await schedule('flip', { every: 60_000 }, tick);
+    expect(await schedulers('flip')).toEqual(['default']);
+    expect(await pendingJobs('flip')).toHaveLength(1);
+  });
+
+  it('workers restarting across ticks, several at once, run each tick once and leave one next job (cron and every)', async () => {
+    const schedules: Record<string, ScheduleDeclaration> = {
+      beat: { when: { cron: '* * * * * *' }, target: tick },
+      pulse: { when: { every: 1000 }, target: tick },
+    };
+    h = await setup('sqlite', { schedules }, false);
+    const run = async (ms: number) => {
+      const ws: DeferredWorker[] = await Promise.all([1, 2, 3].map(() => startWorker({ shutdownTimeoutMs: 5_000 })));
+      await new Promise((r) => setTimeout(r, ms));
+      await Promise.all(ws.map((w) => w.close()));
+    };
+    await run(2_300);
+    await new Promise((r) => setTimeout(r, 1_200));
+    await run(1_700);
+    await run(1_900);
+    for (const name of ['beat', 'pulse']) {
+      const seen = ticks.filter((id) => id.startsWith(`repeat:${name}:`)).map((id) => Number(id.split(':')[2]));
+      expect(new Set(seen).size).toBe(seen.length);
+      // At most one job per second of the run, however many workers restarted.
+      const sorted = [...seen].sort((a, b) => a - b);
+      for (let i = 1; i < sorted.length; i++) expect(sorted[i] - sorted[i - 1], name).toBeGreaterThanOrEqual(1000);
+      expect(seen.length, name).toBeGreaterThanOrEqual(4);
+      expect(await schedulers(name)).toEqual(['default']);
+      expect(await pendingJobs(name)).toHaveLength(1);
+    }
+  });
+
+  it('a worker makes the stored schedules match its configuration: added, changed, removed; schedule() ones stay', async () => {
+    const first: Record<string, ScheduleDeclaration> = {
+      a: { when: { cron: '0 5 * * *' }, target: tick },
+      b: { when: { cron: '0 3 * * *', tz: 'Europe/Paris' }, target: tick },
+    };
+    h = await setup('sqlite', { schedules: first }, false);
+    await schedule('mine', { every: 60_000 }, tick);
+    await h.startWorker();
+    expect((await listSchedules()).map((s) => [s.name, s.origin])).toEqual([['a', 'config'], ['b', 'config'], ['mine', 'api']]);
+    const nextOfA = (await listSchedules())[0].next;
+    await h.worker?.close();
+    const { dataSources, prefix, connection } = { dataSources: { main: h.dataSource }, prefix: h.prefix, connection: undefined };
+    configure({ dataSources, prefix, ...(connection ? { connection } : {}), schedules: {
+      a: { when: { cron: '0 5 * * *' }, target: tick },
+      b: { when: { cron: '0 4 * * *', tz: 'Europe/Paris' }, target: tick, options: { queue: 'high' } },
+      c: { when: { every: 30_000 }, target: tick },
+    } });
+    await h.startWorker();
+    const after = await listSchedules();
+    expect(after.map((s) => [s.name, s.queue, s.origin])).toEqual([['a', 'default', 'config'], ['b', 'high', 'config'], ['c', 'default', 'config'], ['mine', 'default', 'api']]);
+    expect(after[0].next).toEqual(nextOfA);
+    expect(after[1].when).toEqual({ cron: '0 4 * * *', tz: 'Europe/Paris' });
+    expect(await schedulers('b')).toEqual(['high']);
+    configure({ dataSources, prefix, schedules: {} });
+    await h.startWorker();
+    expect((await listSchedules()).map((s) => s.name)).toEqual(['mine']);
+  });
+
+  it('a worker whose configuration declares a schedule it cannot build does not start, and writes nothing', async () => {
+    h = await setup('sqlite', { schedules: { ok: { when: { every: 60_000 }, target: tick }, bad: { when: { every: 60_000 }, target: { model: 'Nope', db: 'main', uid: 'u', method: 'x' } } } }, false);
+    expect(await failure(startWorker())).toMatchObject({ code: 'DEFER_ERR_UNKNOWN_MODEL' });
     expect(await listSchedules()).toEqual([]);
   });
 });
