@@ -6,6 +6,7 @@ import { CliFailure } from './config-module.js';
 import { DASHBOARD, parseDashboard, runDashboard } from './dashboard.js';
 import { EXIT } from './exit-codes.js';
 import { parseQueueState, PAUSE, RESUME, runQueueState } from './queue-state.js';
+import { parseScheduleRemove, parseSchedules, runScheduleRemove, runSchedules, SCHEDULES, SCHEDULES_REMOVE } from './schedules.js';
 import { parseStatus, runStatus, STATUS } from './status.js';
 import { VERSION } from '../version.js';
 import { parseWorker, runWorker, WORKER } from './worker.js';
@@ -26,6 +27,9 @@ const COMMANDS: Record<string, Command> = {
   clean: { spec: CLEAN, run: (values) => { const o = parseClean(values); return runClean(o); } },
   pause: { spec: PAUSE, run: (values, positionals) => { const o = parseQueueState(values, positionals, true); return runQueueState(o); } },
   resume: { spec: RESUME, run: (values, positionals) => { const o = parseQueueState(values, positionals, false); return runQueueState(o); } },
+  schedules: { spec: SCHEDULES, run: (values) => { const o = parseSchedules(values); return runSchedules(o); } },
+  // Two words: main() takes `schedules remove` as one command name.
+  'schedules remove': { spec: SCHEDULES_REMOVE, run: async (values, positionals) => { const o = await parseScheduleRemove(values, positionals); return runScheduleRemove(o); } },
 };
 
 export const USAGE = `Usage: deferred <command> [options]
@@ -38,11 +42,19 @@ Commands:
   clean        Remove finished jobs older than a duration (and their job table rows).
   pause <q>    Pause a queue for every worker (running jobs finish; new ones wait).
   resume <q>   Resume a paused queue.
+  schedules    List the schedules; 'schedules remove <name>' removes one.
   help [cmd]   Show this text, or a command's help (also: deferred <command> --help).
   version      Print the version (also --version, -v).
 
 Exit codes: 0 success, 1 a failed job or an error, 2 a usage error;
 status also 3 (no such job) and 4 (not finished yet).`;
+
+/** The command the words start with, and the words after it: `schedules remove` is one command, `schedules` another. */
+function commandWords(words: string[]): [string | undefined, string[]] {
+  const [first, second] = words;
+  const two = `${first} ${second}`;
+  return second !== undefined && Object.hasOwn(COMMANDS, two) ? [two, words.slice(2)] : [first, words.slice(1)];
+}
 
 function command(name: string): Command {
   const found = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -65,17 +77,19 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (first === '--help' || first === '-h' || first === 'help') {
-    if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]}' for 'help'`);
-    console.log(rest[0] ? commandHelp(command(rest[0]).spec) : USAGE);
+    const [topic, more] = commandWords(rest);
+    if (more.length) throw new UsageError(`unexpected argument '${more[0]}' for 'help'`);
+    console.log(topic ? commandHelp(command(topic).spec) : USAGE);
     return EXIT.ok;
   }
-  const cmd = command(first);
-  if (wantsHelp(rest)) {
+  const [name, args] = commandWords(argv);
+  const cmd = command(name!);
+  if (wantsHelp(args)) {
     console.log(commandHelp(cmd.spec));
     return EXIT.ok;
   }
   try {
-    const { values, positionals } = parseCommand(cmd.spec, rest);
+    const { values, positionals } = parseCommand(cmd.spec, args);
     return await cmd.run(values, positionals);
   } catch (err) {
     // A usage error found while checking values names no command: it is this one's.
