@@ -36,7 +36,10 @@ export type ScheduleTarget = ScheduledCall | ScheduledTask;
 export interface ScheduleOptions extends Omit<DeferredOptions, 'countdown' | 'eta' | 'jobId' | 'allowNested'> {
   /** No tick before this moment. */
   startDate?: Date | string | number;
-  /** No tick after this moment; the schedule then ends. */
+  /**
+   * The schedule ends at this moment: no job is made after it. BullMQ makes each job when the one
+   * before it starts, so the last job may be due up to one period after this moment.
+   */
   endDate?: Date | string | number;
   /** At most this many ticks; the schedule then ends. */
   limit?: number;

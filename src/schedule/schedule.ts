@@ -3,7 +3,7 @@ import { targetName, type CallPayload, type IdMap, type Uid } from '../call/call
 import { getConfig } from '../config.js';
 import type { DeferredModel } from '../enqueue/deferred-signature.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
-import { producerRedis, readyProducerQueue } from '../queues.js';
+import { producerQueue, producerRedis, readyProducerQueue } from '../queues.js';
 import { buildSchedule } from './build-schedule.js';
 import { checkScheduleName, type ScheduledCall, type ScheduledTask, type ScheduleOptions, type ScheduleWhen } from './schedule-spec.js';
 import { deleteSchedule, lastRunsKey, storedSchedules, withSchedulesLock, writeSchedule, type ScheduleOrigin, type StoredSchedule } from './schedule-store.js';
@@ -48,7 +48,8 @@ export async function schedule(name: string, when: ScheduleWhen, target: Schedul
 }
 
 /**
- * Removes a schedule; its jobs that already exist stay. Resolves whether there was one.
+ * Removes a schedule and its next job, unless a worker already runs that one; the jobs that ran
+ * stay, with their results. Resolves whether there was a schedule of that name.
  *
  * @example
  * ```ts
@@ -106,8 +107,22 @@ export async function listSchedules(): Promise<ScheduleInfo[]> {
   ]);
   const byName = new Map<string, { queue: QueueName; json: JobSchedulerJson<CallPayload> }>();
   live.forEach((list, i) => list.forEach((json) => byName.set(json.key, { queue: QUEUE_NAMES[i], json })));
+  await Promise.all([...byName.values()].map(forgetEndedNext));
   const names = [...new Set([...stored.keys(), ...byName.keys()])].sort();
   return names.flatMap((name) => describe(name, stored.get(name), byName.get(name), parseLast(lastRuns[name])) ?? []);
+}
+
+const TO_RUN = new Set(['delayed', 'waiting', 'prioritized', 'waiting-children']);
+
+/**
+ * BullMQ keeps an ended schedule (its `limit` or `endDate` reached) with its last tick as `next`:
+ * when the job of that tick has already been taken, no tick follows, and `next` is dropped.
+ */
+async function forgetEndedNext(live: { queue: QueueName; json: JobSchedulerJson<CallPayload> }): Promise<void> {
+  const { json } = live;
+  if (json.next === undefined || (json.limit === undefined && json.endDate === undefined)) return;
+  const state = await producerQueue(live.queue).getJobState(`repeat:${json.key}:${json.next}`);
+  if (!TO_RUN.has(state)) delete json.next;
 }
 
 function parseLast(json: string | undefined): LastRun | undefined {

@@ -78,6 +78,9 @@ describe('schedules (schedule, unschedule, listSchedules)', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await h.dataSource.manager.findOneByOrFail(Account, { id: account.id })).balance).toBe(10);
     expect(await producerQueue('default').getJobSchedulers()).toEqual([]);
+    // Its limit reached, the schedule has no next run.
+    expect((await listSchedules())[0]).toMatchObject({ name: 'pay', last: { state: 'completed' } });
+    expect((await listSchedules())[0].next).toBeUndefined();
   });
 
   it('bad schedules are refused with a code before anything is written', async () => {
