@@ -1,6 +1,6 @@
 import type { JobView } from './view.js';
 
-const escapeHtml = (s: string) =>
+export const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 // JSON inside <script>: '<' escaped so no value can close the tag.
@@ -14,7 +14,7 @@ export function safeNext(next: unknown): string | undefined {
   return next;
 }
 
-const STYLE = `
+export const STYLE = `
   body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f5f6f8; color: #1d2330; }
   main { max-width: 640px; margin: 10vh auto; background: #fff; border-radius: 10px; padding: 28px 32px; box-shadow: 0 2px 12px #0001; }
   h1 { font-size: 20px; margin: 0 0 4px; } .sub { color: #667; font-size: 14px; margin: 0 0 20px; word-break: break-all; }

@@ -7,6 +7,7 @@ import { jobsFor } from '../src/outbox/records.js';
 import type { Identity, ResolvedDashboardOptions } from './options.js';
 import { notFoundPage, progressPage, safeNext } from './page.js';
 import { canSee, jobView } from './view.js';
+import { schedulesPage, visibleSchedules } from './schedules.js';
 
 /** What a handler sees of a request, whatever the HTTP framework. */
 export interface RouteRequest {
@@ -108,6 +109,22 @@ export const routes: Route[] = [
       const cancelled = await found.job.cancel();
       const state = await found.job.state();
       return { status: cancelled ? 200 : 409, body: { id: params.id, cancelled, state } };
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/schedules',
+    async handler({ identity }) {
+      return { status: 200, body: { schedules: await visibleSchedules(identity) } };
+    },
+  },
+  {
+    method: 'GET',
+    url: '/schedules',
+    async handler({ identity, basePath }, options) {
+      const body = schedulesPage(await visibleSchedules(identity), basePath, options.title);
+      // No script on this page: nothing but its own inline style may run.
+      return { status: 200, body, headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'" } };
     },
   },
   {
