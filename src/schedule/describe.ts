@@ -11,7 +11,7 @@ export function formatEvery(ms: number): string {
 
 /** `0 3 * * * (Europe/Paris)` or `every 5s`. */
 export function describeWhen(when: ScheduleInfo['when']): string {
-  if ('every' in when) return formatEvery(when.every);
+  if (when.every !== undefined) return formatEvery(when.every);
   return when.tz ? `${when.cron} (${when.tz})` : when.cron;
 }
 

@@ -8,7 +8,7 @@ import { DeferralError } from '../errors.js';
 import { show, validateOptions, type DeferredOptions, type QueueName } from '../options.js';
 
 /** When a schedule fires: a cron pattern (5 fields, or 6 with seconds first) in a time zone, or every `every` ms. */
-export type ScheduleWhen = { cron: string; tz?: string } | { every: number };
+export type ScheduleWhen = { cron: string; tz?: string; every?: never } | { every: number; cron?: never; tz?: never };
 
 /** A deferred method call, as `Deferred(model, db, uid, method, ...args)` takes it. */
 export interface ScheduledCall<T extends DeferredModel = DeferredModel, M extends string = string> {
