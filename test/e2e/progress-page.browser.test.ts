@@ -1,4 +1,4 @@
-// The progress page (GET <prefix>/jobs/:id) in a real Chromium: live progress over SSE,
+// The progress page (GET <prefix>/jobs/:id) and the schedules page in a real Chromium: live progress over SSE,
 // the result, `?next=`, a failure, the Cancel button, the "taking too long" note and 401.
 // Needs Chromium at CHROMIUM_PATH, else Debian's /usr/bin/chromium (`npm test` installs it when it may); never downloads a browser.
 import { existsSync, mkdirSync } from 'node:fs';
@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../../dashboard/index.js';
-import { Deferred, type DeferredJob } from '../../src/index.js';
+import { Deferred, defineTask, listSchedules, schedule, unschedule, type DeferredJob } from '../../src/index.js';
 import { Account } from '../fixtures/entities.js';
 import { setup, type Harness } from '../helpers.js';
 
@@ -54,6 +54,8 @@ const READ_SAMPLE = `({
 })`;
 
 const text = (page: Page, selector: string) => page.locator(selector).textContent();
+
+defineTask('e2e-tick', () => 'ticked');
 
 describe('progress page in Chromium', () => {
   beforeAll(async () => {
@@ -177,6 +179,29 @@ describe('progress page in Chromium', () => {
     expect(Date.now() - opened).toBeGreaterThanOrEqual(1_400);
     expect(await text(page, '#too-long')).toMatch(/taking longer than expected \(1\.5 s\)\. The job is still (waiting|active)/);
     expect(await job.cancel()).toBe(true);
+  });
+
+  it('lists the schedules that run as the user, and the last run leads to its progress page', async () => {
+    await schedule('e2e-tick', { every: 1_000 }, { task: 'e2e-tick', uid: USER });
+    await schedule('someone-elses', { every: 60_000 }, { task: 'e2e-tick', uid: 'bob' });
+    try {
+      for (const end = Date.now() + 10_000; (await listSchedules()).find((s) => s.name === 'e2e-tick')?.last?.state !== 'completed';) {
+        if (Date.now() > end) throw new Error('the schedule did not run');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const page = await newPage();
+      expect((await page.goto(`${origin}/deferred/schedules`))?.status()).toBe(200);
+      const row = page.locator('tr[data-name="e2e-tick"]');
+      expect(await row.locator('td').allTextContents()).toEqual(expect.arrayContaining(['e2e-tick', 'every 1s', 'task e2e-tick', 'default']));
+      expect(await page.locator('tr[data-name="someone-elses"]').count()).toBe(0);
+      await row.locator('td.last a').click();
+      await page.waitForURL(/\/deferred\/jobs\/repeat%3Ae2e-tick%3A\d+$/);
+      await page.waitForFunction(`document.getElementById('state').textContent === 'completed'`);
+      expect(await text(page, '#outcome')).toContain('ticked');
+    } finally {
+      await unschedule('e2e-tick');
+      await unschedule('someone-elses');
+    }
   });
 
   it('answers 401 without credentials', async () => {
