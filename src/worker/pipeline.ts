@@ -10,6 +10,8 @@ import type { QueueName } from '../options.js';
 import { JobRun, outcomeOf } from './job-run.js';
 import { noteLastRun } from '../schedule/last-run.js';
 import { recordScheduledJob } from '../schedule/job-row.js';
+import { cancelledQueue } from './cancel.js';
+import { producerRedis } from '../queues.js';
 import { asError } from '../observe/logger.js';
 import type { DeferredMetrics } from '../observe/metrics.js';
 import { isOutage, outageDelay } from './outage.js';
@@ -108,8 +110,7 @@ export class JobPipeline {
     try {
       if (job.stalledCounter > this.o.maxStalls) return await this.pastStallLimit(job, queue, dataSource, records);
       const prepared = prepareCall(payload, config.dataSources);
-      // A schedule's job had no row written at enqueue: BullMQ made it.
-      if (records && job.repeatJobKey) await recordScheduledJob(dataSource, job, payload, queue);
+      if (job.repeatJobKey) await this.startScheduled(job, queue, payload, dataSource, records);
       // Without a hook there is nothing to wait for (one promise less per job).
       if (config.authorize) await authorizeCall(config.authorize, { ...prepared.info, queue, jobId: job.id });
       // No write to the row before the attempt: while the job runs, Redis says `active`; the row is
@@ -123,6 +124,18 @@ export class JobPipeline {
       }
       if (delayMs !== undefined) throw new PutBack(delayMs);
       throw err;
+    }
+  }
+
+  /**
+   * A schedule's job: it had no row written at enqueue (BullMQ made it), and cancel() could not
+   * remove it (BullMQ keeps it: the schedule's next job is made when it starts), so its cancel
+   * mark is read here.
+   */
+  private async startScheduled(job: Job, queue: QueueName, payload: CallPayload, dataSource: DataSource, records: boolean): Promise<void> {
+    if (records) await recordScheduledJob(dataSource, job, payload, queue);
+    if ((await cancelledQueue(producerRedis(), getConfig().prefix, job.id!)) !== null) {
+      throw new DeferralError('DEFER_ERR_CANCELLED', `Job ${job.id} was cancelled before it ran`, { jobId: job.id, queue });
     }
   }
 

@@ -4,7 +4,7 @@ import { QUEUE_NAMES } from '../../src/options.js';
 import { producerQueue } from '../../src/queues.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
-import { setup, type Harness } from '../helpers.js';
+import { ALL_DB_KINDS, setup, type Harness } from '../helpers.js';
 
 const ticks: string[] = [];
 defineTask('test-tick', (payload: { n: number }, ctx) => {
@@ -45,8 +45,8 @@ describe('schedules (schedule, unschedule, listSchedules)', () => {
     ticks.length = 0;
   });
 
-  it('a task every second runs as ordinary jobs: handle, result, job table row, listed with next and last run', async () => {
-    h = await setup('sqlite', {}, {}, { entities: [...ENTITIES, DeferredJobRecord] });
+  it.each(ALL_DB_KINDS)('a task every second runs as ordinary jobs: handle, result, job table row (%s), listed with next and last run', async (kind) => {
+    h = await setup(kind, {}, {}, { entities: [...ENTITIES, DeferredJobRecord] });
     await schedule('tick', { every: 1000 }, { task: 'test-tick', payload: { n: 21 } });
     await until(() => ticks.length >= 2, 5_000);
     const [first] = ticks;
@@ -81,6 +81,18 @@ describe('schedules (schedule, unschedule, listSchedules)', () => {
     // Its limit reached, the schedule has no next run.
     expect((await listSchedules())[0]).toMatchObject({ name: 'pay', last: { state: 'completed' } });
     expect((await listSchedules())[0].next).toBeUndefined();
+  });
+
+  it('cancelling a tick that has not run fails that job alone: the schedule goes on', async () => {
+    h = await setup('sqlite', {}, false);
+    await schedule('tick', { every: 1000 }, { task: 'test-tick', payload: { n: 1 } });
+    const [first] = await pendingJobs('tick');
+    expect(await (await getJob(first))!.cancel()).toBe(true);
+    await h.startWorker();
+    await until(() => ticks.length >= 2, 5_000);
+    expect(ticks).not.toContain(first);
+    expect(await (await getJob(first))!.snapshot()).toMatchObject({ state: 'cancelled', error: { code: 'DEFER_ERR_CANCELLED' } });
+    expect(await pendingJobs('tick')).toHaveLength(1);
   });
 
   it('bad schedules are refused with a code before anything is written', async () => {
