@@ -1,8 +1,8 @@
 import type { CleanState } from '../job/clean.js';
-import { nameProblem } from '../limits.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
 import { UsageError, type CommandSpec, type ParsedValues } from './args.js';
 import { loadConfig } from './config-module.js';
+import { parseConnection } from './connection.js';
 import { EXIT } from './exit-codes.js';
 import { CONFIG_NOTE } from './worker.js';
 
@@ -56,18 +56,14 @@ function list<T extends string>(values: ParsedValues, name: string, allowed: rea
 }
 
 export function parseClean(values: ParsedValues): CleanCommandOptions {
-  const config = values.config as string | undefined;
-  const prefix = values.prefix as string | undefined;
-  if (config !== undefined && prefix !== undefined) throw new UsageError('give --config or --prefix, not both: the config module sets the prefix');
-  const problem = prefix === undefined ? undefined : nameProblem(prefix);
-  if (problem) throw new UsageError(`invalid --prefix '${prefix}': ${problem}`);
+  const { config, prefix } = parseConnection(values);
   const olderThan = values['older-than'];
   if (typeof olderThan !== 'string') throw new UsageError('missing --older-than <duration>, e.g. --older-than 7d');
   const olderThanMs = parseDuration(olderThan);
   if (olderThanMs === undefined) throw new UsageError(`invalid --older-than '${olderThan}': a duration such as 7d, 12h, 30m, 90s, 500ms or a number of ms`);
   const states = list<CleanState>(values, 'state', ['completed', 'failed'], ' (cancelled jobs are failed jobs)');
   if (!states) throw new UsageError('missing --state <states>, e.g. --state completed,failed');
-  return { olderThanMs, states, queues: list<QueueName>(values, 'queues', QUEUE_NAMES), config, prefix: prefix ?? 'deferred', json: values.json === true };
+  return { olderThanMs, states, queues: list<QueueName>(values, 'queues', QUEUE_NAMES), config, prefix, json: values.json === true };
 }
 
 export async function runClean(o: CleanCommandOptions): Promise<number> {

@@ -1,9 +1,9 @@
 import { inspect } from 'node:util';
 import type { DeferredJob, JobSnapshot } from '../job/job.js';
-import { nameProblem } from '../limits.js';
 import { QUEUE_NAMES } from '../options.js';
-import { UsageError, type CommandSpec, type ParsedValues } from './args.js';
+import type { CommandSpec, ParsedValues } from './args.js';
 import { loadConfig } from './config-module.js';
+import { parseConnection } from './connection.js';
 import { EXIT, statusExitCode } from './exit-codes.js';
 import { followJob } from './follow.js';
 import { renderProgress } from './progress-bar.js';
@@ -36,12 +36,8 @@ export interface StatusCommandOptions {
 }
 
 export function parseStatus(values: ParsedValues, [id]: string[]): StatusCommandOptions {
-  const config = values.config as string | undefined;
-  const prefix = values.prefix as string | undefined;
-  if (config !== undefined && prefix !== undefined) throw new UsageError('give --config or --prefix, not both: the config module sets the prefix');
-  const problem = prefix === undefined ? undefined : nameProblem(prefix);
-  if (problem) throw new UsageError(`invalid --prefix '${prefix}': ${problem}`);
-  return { id, config, prefix: prefix ?? 'deferred', json: values.json === true, follow: values.follow === true };
+  const { config, prefix } = parseConnection(values);
+  return { id, config, prefix, json: values.json === true, follow: values.follow === true };
 }
 
 /** The snapshot as aligned `key value` lines, then the result or the error. */
