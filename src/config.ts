@@ -4,7 +4,7 @@ import type { Telemetry } from 'bullmq';
 import { watchTransactions } from './outbox/after-commit.js';
 import { DeferralError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, nameProblem } from './limits.js';
-import { show, validateConcurrency, validateOptions, type DeferredOptions, type QueueConcurrency } from './options.js';
+import { QUEUE_NAMES, show, validateConcurrency, validateOptions, type DeferredOptions, type QueueConcurrency, type QueueName } from './options.js';
 import type { CallInfo, Uid } from './call/call.js';
 import type { MetricsSetting } from './observe/metrics.js';
 import { checkScheduleName, checkScheduleOptions, checkWhen, type ScheduleDeclaration } from './schedule/schedule-spec.js';
@@ -25,6 +25,13 @@ export interface DeferredConfig {
   connection?: ConnectionSetting;
   /** BullMQ key prefix; use a `{hash-tag}` on Redis Cluster. @defaultValue `'deferred'` */
   prefix?: string;
+  /**
+   * A key prefix per queue, for the BullMQ keys of that queue only (the library's own keys, such as
+   * cancel marks, stay under `prefix`). On Redis Cluster give each a different `{hash tag}` to spread
+   * the queues over the masters, e.g. `{ high: '{dq-high}', default: '{dq-default}', low: '{dq-low}' }`.
+   * Every process (web app, workers, CLI, dashboard) must use the same ones. @defaultValue `prefix` for each queue
+   */
+  queuePrefixes?: Partial<Record<QueueName, string>>;
   /** Data sources by name; payloads carry the name, so use the same names in every process. */
   dataSources: Record<string, DataSource>;
   /** Checked in the worker before each call runs; `false` fails the job with DEFER_ERR_NOT_AUTHORIZED. @defaultValue allow all */
@@ -67,6 +74,8 @@ export interface WorkerGroup {
 /** The configuration after checks, as the rest of the library sees it. */
 export interface ResolvedConfig extends Required<Pick<DeferredConfig, 'prefix' | 'dataSources' | 'maxPayloadBytes' | 'metrics'>> {
   connection: ConnectionSetting;
+  /** The BullMQ key prefix of each queue: `queuePrefixes`, else `prefix`. */
+  queuePrefixes: Readonly<Record<QueueName, string>>;
   telemetry?: Telemetry;
   authorize?: DeferredConfig['authorize'];
   defaults: Readonly<DeferredOptions>;
@@ -94,7 +103,8 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
   }
   const prefixProblem = nameProblem(prefix);
   if (prefixProblem) throw bad('prefix', prefix, prefixProblem);
-  if (connection !== undefined) checkConnection(connection, prefix);
+  const queuePrefixes = resolveQueuePrefixes(config.queuePrefixes, prefix);
+  if (connection !== undefined) checkConnection(connection, prefix, 'connection', queuePrefixes);
   if (authorize !== undefined && typeof authorize !== 'function') throw bad('authorize', authorize, 'must be a function (uid, call) => boolean');
   const { maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES } = config;
   if (!(Number.isSafeInteger(maxPayloadBytes) && maxPayloadBytes > 0)) throw bad('maxPayloadBytes', maxPayloadBytes, 'must be a whole number of bytes > 0');
@@ -106,6 +116,7 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
   return {
     dataSources: { ...dataSources },
     prefix,
+    queuePrefixes,
     authorize,
     connection: connection ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     defaults: validateOptions(config.defaults),
@@ -120,15 +131,35 @@ export function resolveConfig(config: DeferredConfig): ResolvedConfig {
 /** True for a prefix with a `{hash tag}`: on Redis Cluster, every key of a queue then hashes to one slot. */
 const hashTagged = (prefix: string) => /\{[^{}]+\}/.test(prefix);
 
+/** `queuePrefixes`: known queue names to prefixes checked like `prefix`; every queue not named gets `prefix`. */
+function resolveQueuePrefixes(given: unknown, prefix: string): Record<QueueName, string> {
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+    throw bad('queuePrefixes', given, "must map queue names to key prefixes, e.g. { high: '{dq-high}', default: '{dq-default}', low: '{dq-low}' }");
+  }
+  const byQueue = (given ?? {}) as Record<string, unknown>;
+  const unknown = Object.keys(byQueue).find((q) => !QUEUE_NAMES.includes(q as QueueName));
+  if (unknown !== undefined) throw bad(`queuePrefixes[${show(unknown)}]`, unknown, `is not a queue: the queues are ${QUEUE_NAMES.join(', ')}`);
+  return Object.fromEntries(QUEUE_NAMES.map((q) => {
+    const p = byQueue[q] ?? prefix;
+    const problem = nameProblem(p);
+    if (problem) throw bad(`queuePrefixes.${q}`, p, problem);
+    return [q, p as string];
+  })) as Record<QueueName, string>;
+}
+
 /**
  * Refuses, with DEFER_ERR_INVALID_OPTION, a connection that is none of a URL, ioredis options, a
  * Redis or a Cluster (anything else would be taken for options and connect to 127.0.0.1:6379), and a
- * Cluster with a prefix that has no hash tag (BullMQ's scripts would fail with CROSSSLOT).
+ * Cluster with a prefix, or a queue prefix (`queuePrefixes`), that has no hash tag (BullMQ's scripts
+ * would fail with CROSSSLOT).
  */
-export function checkConnection(connection: unknown, prefix: string, option = 'connection'): void {
+export function checkConnection(connection: unknown, prefix: string, option = 'connection', queuePrefixes: Partial<Record<QueueName, string>> = {}): void {
   if (typeof connection === 'string' || connection instanceof Redis) return;
   if (connection instanceof Cluster) {
     if (!hashTagged(prefix)) throw bad('prefix', prefix, `${JSON.stringify(prefix)} has no {hash tag}: on Redis Cluster every key of a queue must hash to one slot, so give a prefix such as '{${prefix.replace(/[{}]/g, '') || 'deferred'}}' (configure({ prefix }))`);
+    for (const [queue, p] of Object.entries(queuePrefixes)) {
+      if (!hashTagged(p)) throw bad(`queuePrefixes.${queue}`, p, `${JSON.stringify(p)} has no {hash tag}: on Redis Cluster every key of a queue must hash to one slot, so give a queue prefix such as '{${p.replace(/[{}]/g, '') || queue}}' (configure({ queuePrefixes }))`);
+    }
     return;
   }
   const proto = typeof connection === 'object' && connection !== null ? Object.getPrototypeOf(connection) : undefined;

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
 import { getConfig, onReset, type ConnectionSetting } from './config.js';
 import { DeferralError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './options.js';
@@ -51,13 +51,13 @@ let producer: { redis: OwnedRedis; queues: Map<QueueName, Queue> } | undefined;
 
 /** The process-wide producer Queue for `name`, opened on first use. */
 export function producerQueue(name: QueueName): Queue {
-  const { connection, prefix, telemetry } = getConfig();
+  const { connection, queuePrefixes, telemetry } = getConfig();
   producer ??= { redis: openRedis(connection, 'producer'), queues: new Map() };
   let queue = producer.queues.get(name);
   if (!queue) {
     // skipMetasUpdate: opening a queue to read a job (status, getJob) must write nothing to Redis;
     // BullMQ's add scripts set the meta fields they need when a job is added.
-    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix, skipMetasUpdate: true, ...(telemetry ? { telemetry } : {}) });
+    queue = new ReadableQueue(name, { connection: producer.redis.client, prefix: queuePrefixes[name], skipMetasUpdate: true, ...(telemetry ? { telemetry } : {}) });
     queue.on('error', () => undefined);
     producer.queues.set(name, queue);
   }
@@ -73,6 +73,36 @@ export function allProducerQueues(): Queue[] {
 export function producerRedis(): Redis {
   producerQueue('default');
   return producer!.redis.client;
+}
+
+/** One command for {@link pipelinedReads}: the key prefix of the key it reads (a queue's, or `prefix`), and how it adds itself. */
+export interface PipelinedRead {
+  prefix: string;
+  add(pipeline: ChainableCommander): void;
+}
+
+/**
+ * Runs one command per read, pipelined, and returns their `[error, reply]` pairs in order. On Redis
+ * Cluster a pipeline must stay on one node while queues may have their own `{hash tag}` on other
+ * masters (`queuePrefixes`): one pipeline per prefix then, run in parallel. Elsewhere, one pipeline.
+ */
+export async function pipelinedReads(client: Redis, reads: PipelinedRead[]): Promise<Array<[Error | null, unknown] | undefined>> {
+  const cluster = (client as { isCluster?: boolean }).isCluster === true;
+  const groups = new Map<string, number[]>();
+  reads.forEach((read, i) => {
+    const key = cluster ? read.prefix : '';
+    const group = groups.get(key);
+    if (group) group.push(i);
+    else groups.set(key, [i]);
+  });
+  const replies: Array<[Error | null, unknown] | undefined> = new Array(reads.length);
+  await Promise.all([...groups.values()].map(async (indexes) => {
+    const pipeline = client.pipeline();
+    for (const i of indexes) reads[i].add(pipeline);
+    const out = (await pipeline.exec()) ?? [];
+    indexes.forEach((i, k) => { replies[i] = out[k]; });
+  }));
+  return replies;
 }
 
 /** How long a push waits for a producer connection that is not ready (Redis down, or still connecting). */

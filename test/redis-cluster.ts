@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { freePort, redisServerBinary, startPrivateRedis } from './redis-server.js';
 
 const run = promisify(execFile);
@@ -55,4 +55,25 @@ async function untilOk(port: number): Promise<void> {
   } finally {
     client.disconnect();
   }
+}
+
+/** The master (host:port) that serves `key`'s slot, asked of the cluster (CLUSTER KEYSLOT, CLUSTER SLOTS). */
+export async function masterOf(client: Cluster, key: string): Promise<string> {
+  const [slots, slot] = await Promise.all([client.cluster('SLOTS'), client.cluster('KEYSLOT', key)]);
+  const range = slots.find(([start, end]) => slot >= start && slot <= end);
+  if (!range) throw new Error(`no node serves slot ${slot} (key ${key})`);
+  const [host, port] = range[2];
+  return `${host}:${port}`;
+}
+
+/** `count` hash tags `{<base>-<n>}` that the cluster serves from `count` different masters. */
+export async function tagsOnDifferentMasters(client: Cluster, base: string, count = 3): Promise<string[]> {
+  const picked = new Map<string, string>();
+  for (let i = 0; picked.size < count && i < 500; i++) {
+    const tag = `{${base}-${i}}`;
+    const master = await masterOf(client, tag);
+    if (!picked.has(master)) picked.set(master, tag);
+  }
+  if (picked.size < count) throw new Error(`found no ${count} hash tags on ${count} different masters`);
+  return [...picked.values()];
 }

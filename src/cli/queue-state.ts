@@ -60,7 +60,7 @@ export async function runQueueState(o: QueueStateCommandOptions): Promise<number
   try {
     await (o.paused ? control.pauseQueue(o.queue) : control.resumeQueue(o.queue));
     const paused = await control.isQueuePaused(o.queue);
-    console.log(`queue ${o.queue} is ${paused ? 'paused' : 'not paused'} (prefix ${getConfig().prefix})`);
+    console.log(`queue ${o.queue} is ${paused ? 'paused' : 'not paused'} (prefix ${getConfig().queuePrefixes[o.queue]})`);
     return EXIT.ok;
   } finally {
     await closeDeferred();

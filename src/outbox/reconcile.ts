@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
 import { PAYLOAD_VERSION, type EncodedResult } from '../call/call.js';
@@ -5,7 +6,7 @@ import { cancelledQueue } from '../worker/cancel.js';
 import { getConfig } from '../config.js';
 import { storedText } from '../limits.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
-import { producerQueue, producerRedis } from '../queues.js';
+import { pipelinedReads, producerQueue, producerRedis } from '../queues.js';
 import { iso, markRecord, storedResult, type RecordState } from './records.js';
 
 /** Row states that BullMQ may have moved past without the row hearing of it (the query below names them too). */
@@ -56,9 +57,11 @@ async function finalChanges(id: string, queue: QueueName): Promise<Partial<Defer
 export async function reconcileRecords(dataSource: DataSource, { olderThanMs = 60_000, limit = 100 } = {}): Promise<number> {
   const rows = (await nextRows(dataSource, olderThanMs, limit)).filter((r) => QUEUE_NAMES.includes(r.queue as QueueName));
   if (rows.length === 0) return 0;
-  const pipeline = producerRedis().pipeline();
-  for (const { id, queue } of rows) pipeline.hget(producerQueue(queue as QueueName).toKey(id), 'finishedOn');
-  const finishedOn = (await pipeline.exec()) ?? [];
+  const { queuePrefixes } = getConfig();
+  const finishedOn = await pipelinedReads(producerRedis(), rows.map(({ id, queue }) => ({
+    prefix: queuePrefixes[queue as QueueName],
+    add: (p: ChainableCommander) => p.hget(producerQueue(queue as QueueName).toKey(id), 'finishedOn'),
+  })));
   let finished = 0;
   for (const [i, { id, queue }] of rows.entries()) {
     if (!finishedOn[i]?.[1]) continue;

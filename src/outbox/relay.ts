@@ -1,10 +1,11 @@
+import type { ChainableCommander } from 'ioredis';
 import { In, IsNull, LessThan, type DataSource } from 'typeorm';
 import { DeferredJobRecord } from '../../entities/deferred-job-record.js';
 import type { CallPayload } from '../call/call.js';
 import { getConfig } from '../config.js';
 import { pushRecorded } from '../enqueue/push.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
-import { producerQueue, producerRedis } from '../queues.js';
+import { pipelinedReads, producerQueue, producerRedis } from '../queues.js';
 import { cancelKey } from '../worker/cancel.js';
 import { iso, markRecord, recordingSources, recordsEnabled, type StoredJobOptions } from './records.js';
 
@@ -32,10 +33,12 @@ type Candidate = Pick<DeferredJobRecord, 'id' | 'queue' | 'state' | 'relayedAt' 
 
 /** Where each row's job stands in Redis: there, cancelled (a cancel mark and no job), or missing. */
 async function inRedis(rows: Candidate[]): Promise<Array<'there' | 'cancelled' | 'missing'>> {
-  const pipeline = producerRedis().pipeline();
-  const { prefix } = getConfig();
-  for (const { id, queue } of rows) pipeline.exists(producerQueue(queue as QueueName).toKey(id)).exists(cancelKey(prefix, id));
-  const replies = (await pipeline.exec()) ?? [];
+  const { prefix, queuePrefixes } = getConfig();
+  // The job keys lie under their queue's prefix and the cancel marks under `prefix`: on a cluster, one pipeline each.
+  const replies = await pipelinedReads(producerRedis(), rows.flatMap(({ id, queue }) => [
+    { prefix: queuePrefixes[queue as QueueName], add: (p: ChainableCommander) => p.exists(producerQueue(queue as QueueName).toKey(id)) },
+    { prefix, add: (p: ChainableCommander) => p.exists(cancelKey(prefix, id)) },
+  ]));
   return rows.map((_, i) => {
     const [job, mark] = [replies[2 * i], replies[2 * i + 1]];
     if (job?.[0] || mark?.[0]) throw job?.[0] ?? mark?.[0];

@@ -40,7 +40,7 @@ async function openConsumer(): Promise<Consumer> {
 function workerFor(c: Consumer, queue: QueueName): ManualWorker {
   let worker = c.workers.get(queue);
   if (!worker) {
-    const { prefix } = getConfig();
+    const prefix = getConfig().queuePrefixes[queue];
     worker = new ManualWorker(queue, (job, token) => c.pipeline.process(job, queue, token), { connection: c.redis.client, prefix, autorun: false });
     worker.on('error', () => undefined);
     c.workers.set(queue, worker);

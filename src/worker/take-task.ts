@@ -69,7 +69,7 @@ export async function takeTask(queue: QueueName, { timeoutMs = 0, lockMs = 30_00
   if (!(Number.isSafeInteger(lockMs) && lockMs >= 1_000)) throw invalid('lockMs', lockMs, 'must be a whole number of ms ≥ 1000');
   const config = getConfig();
   const redis = openRedis(config.connection, 'worker');
-  const worker = new ReadableWorker(queue, undefined, { connection: redis.client, prefix: config.prefix, autorun: false, lockDuration: lockMs });
+  const worker = new ReadableWorker(queue, undefined, { connection: redis.client, prefix: config.queuePrefixes[queue], autorun: false, lockDuration: lockMs });
   worker.on('error', () => undefined);
   const release = async () => {
     await worker.close().catch(() => undefined);

@@ -57,10 +57,10 @@ function named(logger: Logger, worker: string): Logger {
  * Writes the queue-level settings this worker was given (global concurrency, rate limits) to Redis,
  * where every worker of the queue reads them; settings it was not given are left as they are.
  */
-async function applyQueueSettings(o: ResolvedWorkerOptions, connection: Queue['opts']['connection'], prefix: string): Promise<void> {
+async function applyQueueSettings(o: ResolvedWorkerOptions, connection: Queue['opts']['connection'], prefixes: Readonly<Record<QueueName, string>>): Promise<void> {
   const queues = new Set([...Object.keys(o.global), ...Object.keys(o.limits)]) as Set<QueueName>;
   for (const name of queues) {
-    const queue = new Queue(name, { connection, prefix });
+    const queue = new Queue(name, { connection, prefix: prefixes[name] });
     queue.on('error', () => undefined);
     try {
       const global = o.global[name];
@@ -105,7 +105,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   const o: ResolvedWorkerOptions = { ...resolved, logger: named(resolved.logger, resolved.name) };
   const { concurrency, logger } = o;
   // Before anything opens: a connection that is not one would quietly become 127.0.0.1:6379.
-  if (o.connection !== undefined) checkConnection(o.connection, config.prefix);
+  if (o.connection !== undefined) checkConnection(o.connection, config.prefix, 'connection', config.queuePrefixes);
 
   // The worker opens data sources the application has not opened, and closes only those.
   const opened: DataSource[] = [];
@@ -117,7 +117,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   }
 
   const redis = openRedis(o.connection ?? config.connection, 'worker');
-  await applyQueueSettings(o, redis.client, config.prefix);
+  await applyQueueSettings(o, redis.client, config.queuePrefixes);
   if (config.schedules) await syncDeclaredSchedules(config.schedules, logger, async () => {
     await closeRedis(redis);
     await Promise.allSettled(opened.map((ds) => ds.destroy()));
@@ -127,7 +127,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   const pipeline = new JobPipeline(o, scope, metrics);
   const workers = QUEUE_NAMES.filter((q) => concurrency[q] > 0).map((queue) => {
     const worker = new ReadableWorker(queue, (job, token) => pipeline.process(job, queue, token), {
-      connection: redis.client, prefix: config.prefix, concurrency: concurrency[queue], name: o.name,
+      connection: redis.client, prefix: config.queuePrefixes[queue], concurrency: concurrency[queue], name: o.name,
       maxStalledCount: BULLMQ_STALL_LIMIT, lockDuration: o.lockDurationMs, stalledInterval: o.stalledIntervalMs,
       ...(config.telemetry ? { telemetry: config.telemetry } : {}),
     });
