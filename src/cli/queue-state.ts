@@ -1,14 +1,9 @@
-import { nameProblem } from '../limits.js';
 import { QUEUE_NAMES, type QueueName } from '../options.js';
 import { suggest, UsageError, type CommandSpec, type ParsedValues } from './args.js';
 import { loadConfig } from './config-module.js';
+import { CONNECTION_OPTIONS, parseConnection } from './connection.js';
 import { EXIT } from './exit-codes.js';
 import { CONFIG_NOTE } from './worker.js';
-
-const CONNECTION_OPTIONS: CommandSpec['options'] = {
-  config: { type: 'string', short: 'c', value: '<module>', description: 'The config module: its Redis and prefix.' },
-  prefix: { type: 'string', value: '<prefix>', description: "BullMQ key prefix, without --config (default 'deferred')." },
-};
 
 function queueStateSpec(name: 'pause' | 'resume', summary: string): CommandSpec {
   return {
@@ -42,12 +37,7 @@ export function parseQueueState(values: ParsedValues, [queue]: string[], paused:
     const guess = suggest(queue, QUEUE_NAMES);
     throw new UsageError(`unknown queue '${queue}': one of ${QUEUE_NAMES.join(', ')}${guess ? ` (did you mean ${guess}?)` : ''}`);
   }
-  const config = values.config as string | undefined;
-  const prefix = values.prefix as string | undefined;
-  if (config !== undefined && prefix !== undefined) throw new UsageError('give --config or --prefix, not both: the config module sets the prefix');
-  const problem = prefix === undefined ? undefined : nameProblem(prefix);
-  if (problem) throw new UsageError(`invalid --prefix '${prefix}': ${problem}`);
-  return { queue: queue as QueueName, paused, config, prefix: prefix ?? 'deferred' };
+  return { queue: queue as QueueName, paused, ...parseConnection(values) };
 }
 
 /** Pauses or resumes the queue, then prints what Redis now says: `queue low is paused (prefix deferred)`. */
