@@ -147,6 +147,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   const stopMaintenance = startMaintenance(o);
   logger.info({
     queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix,
+    ...(QUEUE_NAMES.some((q) => config.queuePrefixes[q] !== config.prefix) ? { queuePrefixes: config.queuePrefixes } : {}),
     ...(Object.keys(o.global).length ? { global: o.global } : {}), ...(Object.keys(o.limits).length ? { limits: o.limits } : {}),
   }, 'worker started');
 
