@@ -1,25 +1,24 @@
-import 'reflect-metadata';
-import { Cluster, Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
+import { Redis, type Cluster } from 'ioredis';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  cleanJobs, closeDeferred, configure, Deferred, DeferredJobRecord, defineTask, getJob, HighPriorityDeferred, isQueuePaused, LowPriorityDeferred,
+  cleanJobs, configure, Deferred, DeferredJobRecord, defineTask, getJob, HighPriorityDeferred, isQueuePaused, LowPriorityDeferred,
   pauseQueue, processNextJob, QUEUE_NAMES, relayPendingJobs, resumeQueue, startWorker, submitTask, takeTask, type DeferredWorker, type QueueName,
 } from '../../src/index.js';
 import { reconcileRecords } from '../../src/outbox/reconcile.js';
 import { newRecord } from '../../src/outbox/records.js';
 import { drainQueues } from '../../testing/index.js';
 import { failure } from '../assert.js';
-import { Account, ENTITIES } from '../fixtures/entities.js';
+import { Account } from '../fixtures/entities.js';
 import { REDIS_URL } from '../helpers.js';
-import { masterOf, startPrivateCluster, tagsOnDifferentMasters, type PrivateCluster } from '../redis-cluster.js';
+import { clusterFixture, masterOf, tagsOnDifferentMasters } from '../redis-cluster.js';
 
 const handled = defineTask('cluster-queue-prefixes', (n: number) => n * 2);
 
 // configure({ queuePrefixes }): each queue under its own {hash tag}, so the three queues can live on
 // different masters of a Redis Cluster, while the library's own keys (cancel marks) stay under `prefix`.
 describe('on a Redis Cluster, with a {hash tag} per queue', () => {
-  let cluster: PrivateCluster;
+  const f = clusterFixture();
   let client: Cluster;
   let ds: DataSource;
   let worker: DeferredWorker | undefined;
@@ -29,24 +28,16 @@ describe('on a Redis Cluster, with a {hash tag} per queue', () => {
   let masters: Record<QueueName, string>;
 
   beforeAll(async () => {
-    cluster = await startPrivateCluster();
-    client = new Cluster(cluster.nodes);
+    ({ client, ds } = f);
     // Tags picked so that the three queues are served by three different masters (asked of the cluster, not assumed).
     const [high, dflt, low] = await tagsOnDifferentMasters(client, `dq${run}`);
     queuePrefixes = { high, default: dflt, low };
     masters = Object.fromEntries(await Promise.all(QUEUE_NAMES.map(async (q) => [q, await masterOf(client, `${queuePrefixes[q]}:${q}:wait`)]))) as Record<QueueName, string>;
-    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [...ENTITIES, DeferredJobRecord], synchronize: true });
-    await ds.initialize();
     configure({ connection: client, prefix, queuePrefixes, dataSources: { main: ds } });
   }, 60_000);
 
-  afterAll(async () => {
-    await worker?.close();
-    await closeDeferred();
-    await client?.quit().catch(() => client.disconnect());
-    if (ds?.isInitialized) await ds.destroy();
-    await cluster?.stop();
-  });
+  // Before the fixture closes the rest.
+  afterAll(() => worker?.close());
 
   /** Whether the master that should serve `key` (by CLUSTER KEYSLOT) has it: a direct connection to that node, no redirection. */
   async function onItsMaster(key: string): Promise<{ master: string; exists: boolean }> {

@@ -1,40 +1,20 @@
-import 'reflect-metadata';
-import { Cluster } from 'ioredis';
-import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDeferred, configure, Deferred, DeferredJobRecord, getJob, relayPendingJobs, startWorker, type DeferredWorker } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { configure, Deferred, DeferredJobRecord, getJob, relayPendingJobs, startWorker } from '../../src/index.js';
 import { newRecord } from '../../src/outbox/records.js';
 import { failure, thrown } from '../assert.js';
-import { Account, ENTITIES } from '../fixtures/entities.js';
+import { Account } from '../fixtures/entities.js';
 import { REDIS_URL } from '../helpers.js';
-import { startPrivateCluster, type PrivateCluster } from '../redis-cluster.js';
+import { clusterFixture } from '../redis-cluster.js';
 import { Redis } from 'ioredis';
 
 // Redis Cluster: a Cluster connection is used as it is (it was quietly replaced by 127.0.0.1:6379),
 // a prefix without a hash tag is refused, and the core path runs on a 3-master loopback cluster.
 describe('on a Redis Cluster', () => {
-  let cluster: PrivateCluster;
-  let client: Cluster;
-  let ds: DataSource;
-  let worker: DeferredWorker | undefined;
+  const f = clusterFixture();
   const prefix = `{dc${Date.now().toString(36)}}`;
 
-  beforeAll(async () => {
-    cluster = await startPrivateCluster();
-    client = new Cluster(cluster.nodes);
-    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [...ENTITIES, DeferredJobRecord], synchronize: true });
-    await ds.initialize();
-  }, 60_000);
-
-  afterAll(async () => {
-    await worker?.close();
-    await closeDeferred();
-    await client?.quit().catch(() => client.disconnect());
-    await ds?.destroy();
-    await cluster?.stop();
-  });
-
   it('refuses a prefix without a hash tag, saying how to fix it, and a connection object that is not one', () => {
+    const { client, ds } = f;
     const err = thrown(() => configure({ connection: client, prefix: 'deferred', dataSources: { main: ds } }));
     expect(err.code).toBe('DEFER_ERR_INVALID_OPTION');
     expect(err.message).toContain("'{deferred}'");
@@ -45,10 +25,11 @@ describe('on a Redis Cluster', () => {
   });
 
   it('runs jobs on the cluster: enqueue, progress, result, getJob, cancel of a running job, and the relay', async () => {
+    const { client, ds } = f;
     configure({ connection: client, prefix, dataSources: { main: ds } });
     class Elsewhere { host = 'redis.example'; }
     expect((await failure(startWorker({ connection: new Elsewhere() as never }))).message).toContain('the Elsewhere given is not a Redis connection');
-    worker = await startWorker({ relay: false, queues: { high: 1, default: 2, low: 1 } });
+    f.worker = await startWorker({ relay: false, queues: { high: 1, default: 2, low: 1 } });
     const a = await ds.manager.save(ds.manager.create(Account, { name: 'c', balance: 10, note: null }));
 
     const job = await Deferred(a, ds, 'ann', 'deposit', 5);

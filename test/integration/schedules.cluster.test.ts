@@ -1,11 +1,8 @@
-import 'reflect-metadata';
-import { Cluster, Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDeferred, configure, defineTask, DeferredJobRecord, getJob, listSchedules, schedule, startWorker, unschedule, type DeferredWorker } from '../../src/index.js';
-import { ENTITIES } from '../fixtures/entities.js';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { configure, defineTask, DeferredJobRecord, getJob, listSchedules, schedule, startWorker, unschedule } from '../../src/index.js';
 import { REDIS_URL } from '../helpers.js';
-import { startPrivateCluster, tagsOnDifferentMasters, type PrivateCluster } from '../redis-cluster.js';
+import { clusterFixture, tagsOnDifferentMasters } from '../redis-cluster.js';
 
 const ran: string[] = [];
 defineTask('cluster-tick', (_payload: unknown, ctx) => {
@@ -16,37 +13,18 @@ defineTask('cluster-tick', (_payload: unknown, ctx) => {
 // Schedules on a 3-master loopback Redis Cluster, with each queue on its own master: the schedules'
 // lock and records (under `prefix`) and each queue's job scheduler (under its queue prefix) live apart.
 describe('schedules on a Redis Cluster, queues on different masters', () => {
-  let cluster: PrivateCluster;
-  let client: Cluster;
-  let ds: DataSource;
-  let worker: DeferredWorker | undefined;
-  let prefixes: string[] = [];
-
-  beforeAll(async () => {
-    cluster = await startPrivateCluster();
-    client = new Cluster(cluster.nodes);
-    ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [...ENTITIES, DeferredJobRecord], synchronize: true });
-    await ds.initialize();
-  }, 60_000);
-
-  afterAll(async () => {
-    await worker?.close();
-    await closeDeferred();
-    await client?.quit().catch(() => client.disconnect());
-    await ds?.destroy();
-    await cluster?.stop();
-  });
+  const f = clusterFixture();
 
   it('a declared schedule and one made by schedule() fire on their queues, are listed, and are removed', async () => {
     const base = `sc${Date.now().toString(36)}`;
+    const { client, ds } = f;
     const [main, high, low] = await tagsOnDifferentMasters(client, base);
-    prefixes = [main, high, low];
     configure({
       connection: client, prefix: main, queuePrefixes: { high, default: main, low }, dataSources: { main: ds },
       schedules: { beat: { when: { cron: '* * * * * *' }, target: { task: 'cluster-tick' }, options: { queue: 'low' } } },
     });
     await schedule('tick', { every: 1000 }, { task: 'cluster-tick' }, { queue: 'high' });
-    worker = await startWorker({ relay: false, queues: { high: 1, default: 1, low: 1 } });
+    f.worker = await startWorker({ relay: false, queues: { high: 1, default: 1, low: 1 } });
     for (const end = Date.now() + 15_000; ['beat', 'tick'].some((n) => ran.filter((id) => id.startsWith(`repeat:${n}:`)).length < 2);) {
       if (Date.now() > end) throw new Error(`not every schedule ran twice: ${ran.join(', ')}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -69,7 +47,7 @@ describe('schedules on a Redis Cluster, queues on different masters', () => {
     // Nothing went to the shared Redis.
     const shared = new Redis(REDIS_URL);
     try {
-      for (const p of prefixes) expect(await shared.keys(`${p}*`)).toEqual([]);
+      for (const p of [main, high, low]) expect(await shared.keys(`${p}*`)).toEqual([]);
     } finally {
       shared.disconnect();
     }

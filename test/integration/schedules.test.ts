@@ -16,7 +16,7 @@ defineTask('test-tick', (payload: { n: number }, ctx) => {
 async function pendingJobs(name: string): Promise<string[]> {
   const ids: string[] = [];
   for (const q of QUEUE_NAMES) {
-    const jobs = await producerQueue(q).getJobs(['delayed', 'waiting', 'prioritized', 'paused']);
+    const jobs = await producerQueue(q).getJobs(['delayed', 'waiting', 'prioritized']);
     ids.push(...jobs.map((j) => j.id!).filter((id) => id.startsWith(`repeat:${name}:`)));
   }
   return ids;
