@@ -1,16 +1,12 @@
 // A private 3-master Redis Cluster on loopback ports for the tests, made with redis-server and
-// `redis-cli --cluster create`; a clear error when either binary is missing.
+// `redis-cli --cluster create`; a clear error when either binary is missing. No test runner here:
+// the scale-out benchmark starts its cluster with it too.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import 'reflect-metadata';
-import { Cluster, Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
-import { afterAll, beforeAll } from 'vitest';
-import { closeDeferred, DeferredJobRecord, type DeferredWorker } from '../src/index.js';
-import { ENTITIES } from './fixtures/entities.js';
+import { Redis, type Cluster } from 'ioredis';
 import { freePort, redisServerBinary, startPrivateRedis } from './redis-server.js';
 
 const run = promisify(execFile);
@@ -81,33 +77,4 @@ export async function tagsOnDifferentMasters(client: Cluster, base: string, coun
   }
   if (picked.size < count) throw new Error(`found no ${count} hash tags on ${count} different masters`);
   return [...picked.values()];
-}
-
-/** What a cluster test file works with: filled in before its tests, closed after them. */
-export interface ClusterFixture {
-  cluster: PrivateCluster;
-  client: Cluster;
-  /** In-memory SQLite with the test entities and the job table. */
-  ds: DataSource;
-  /** A worker the file started, closed first. */
-  worker?: DeferredWorker;
-}
-
-/** Starts a private cluster, a Cluster client on it and a data source before the file's tests; closes all of them (and the configuration) after. */
-export function clusterFixture(): ClusterFixture {
-  const f = {} as ClusterFixture;
-  beforeAll(async () => {
-    f.cluster = await startPrivateCluster();
-    f.client = new Cluster(f.cluster.nodes);
-    f.ds = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [...ENTITIES, DeferredJobRecord], synchronize: true });
-    await f.ds.initialize();
-  }, 60_000);
-  afterAll(async () => {
-    await f.worker?.close();
-    await closeDeferred();
-    await f.client?.quit().catch(() => f.client.disconnect());
-    if (f.ds?.isInitialized) await f.ds.destroy();
-    await f.cluster?.stop();
-  });
-  return f;
 }

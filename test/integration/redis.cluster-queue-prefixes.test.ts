@@ -11,7 +11,8 @@ import { drainQueues } from '../../testing/index.js';
 import { failure } from '../assert.js';
 import { Account } from '../fixtures/entities.js';
 import { REDIS_URL } from '../helpers.js';
-import { clusterFixture, masterOf, tagsOnDifferentMasters } from '../redis-cluster.js';
+import { clusterFixture } from '../cluster-fixture.js';
+import { masterOf, tagsOnDifferentMasters } from '../redis-cluster.js';
 
 const handled = defineTask('cluster-queue-prefixes', (n: number) => n * 2);
 

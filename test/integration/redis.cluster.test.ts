@@ -4,7 +4,7 @@ import { newRecord } from '../../src/outbox/records.js';
 import { failure, thrown } from '../assert.js';
 import { Account } from '../fixtures/entities.js';
 import { REDIS_URL } from '../helpers.js';
-import { clusterFixture } from '../redis-cluster.js';
+import { clusterFixture } from '../cluster-fixture.js';
 import { Redis } from 'ioredis';
 
 // Redis Cluster: a Cluster connection is used as it is (it was quietly replaced by 127.0.0.1:6379),

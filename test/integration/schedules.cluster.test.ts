@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { configure, defineTask, DeferredJobRecord, getJob, listSchedules, schedule, startWorker, unschedule } from '../../src/index.js';
 import { REDIS_URL } from '../helpers.js';
-import { clusterFixture, tagsOnDifferentMasters } from '../redis-cluster.js';
+import { clusterFixture } from '../cluster-fixture.js';
+import { tagsOnDifferentMasters } from '../redis-cluster.js';
 
 const ran: string[] = [];
 defineTask('cluster-tick', (_payload: unknown, ctx) => {
