@@ -4,19 +4,24 @@
  * CPU goes: the worker processes (from /proc), Redis (INFO cpu) and the PostgreSQL server processes
  * (from /proc, so other sessions' work on this machine counts too). `npm run bench:scale`;
  * BENCH_SCALE_N jobs per drain (default 20000), BENCH_SCALE_PROCESSES (default 1,2,4).
+ * `npm run bench:scale:cluster` (BENCH_SCALE_CLUSTER=1): the same on a private 3-master loopback Redis Cluster
+ * (test/redis-cluster.ts) with a hash-tagged prefix, Redis CPU summed over its three nodes (INFO cpu on each).
  */
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Queue } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
 import { closeDeferred, configure, Deferred } from '../src/index.js';
 import { deleteKeys, openPostgres, openRedis, PG_URL, REDIS_URL } from './services.js';
 import { positiveInt, table, timeCalls } from './stats.js';
+import { startPrivateCluster, type PrivateCluster } from '../test/redis-cluster.js';
 
 const N = positiveInt('BENCH_SCALE_N', 20_000);
 const CONCURRENCY = positiveInt('BENCH_SCALE_CONCURRENCY', 10);
 const PROCESSES = (process.env.BENCH_SCALE_PROCESSES ?? '1,2,4').split(',').map(Number);
+const CLUSTER = process.env.BENCH_SCALE_CLUSTER === '1';
 // /proc's utime and stime are in clock ticks: USER_HZ, 100 on Linux.
 const TICK = 100;
 
@@ -72,21 +77,40 @@ async function stopWorkers(children: ChildProcess[]): Promise<void> {
 
 async function main(): Promise<void> {
   const db = await openPostgres(10);
-  const prefix = `bench-scale-${Date.now().toString(36)}`;
-  const redis = openRedis();
+  // On the cluster, a hash tag puts every key of the queue in one slot (the library refuses a prefix without one).
+  const prefix = CLUSTER ? `{bench-scale-${Date.now().toString(36)}}` : `bench-scale-${Date.now().toString(36)}`;
+  let cluster: PrivateCluster | undefined;
+  let redis: Redis | Cluster;
+  // The clients INFO cpu is read on: the one Redis, or each node of the cluster.
+  let infoClients: Redis[];
+  if (CLUSTER) {
+    cluster = await startPrivateCluster();
+    redis = new Cluster(cluster.nodes);
+    infoClients = cluster.nodes.map((n) => new Redis(n.port, n.host));
+  } else {
+    redis = openRedis();
+    infoClients = [redis];
+  }
   const queue = new Queue('default', { connection: redis, prefix });
-  const env = { ...process.env, REDIS_URL, PG_URL, BENCH_SCALE_PREFIX: prefix, BENCH_SCALE_SCHEMA: (db.dataSource.options as { schema: string }).schema };
-  configure({ connection: REDIS_URL, prefix, dataSources: { main: db.dataSource }, metrics: false });
+  const env = {
+    ...process.env, REDIS_URL, PG_URL, BENCH_SCALE_PREFIX: prefix, BENCH_SCALE_SCHEMA: (db.dataSource.options as { schema: string }).schema,
+    BENCH_SCALE_CLUSTER_PORTS: cluster?.nodes.map((n) => n.port).join(','),
+  };
+  configure({ connection: CLUSTER ? redis : REDIS_URL, prefix, dataSources: { main: db.dataSource }, metrics: false });
+  const nodeCpus = () => Promise.all(infoClients.map((c) => redisCpu(() => c.info('cpu'))));
   const rows: string[][] = [];
-  console.log(`scale-out: drains of ${N} jobs (a no-op record method, PostgreSQL ${db.version}), worker processes of concurrency ${CONCURRENCY}; ${os.availableParallelism()} cores; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  // The round's worker processes, stopped in `finally` too when a round fails.
+  let children: ChildProcess[] = [];
+  const where = cluster ? `a private 3-master loopback Redis Cluster (ports ${cluster.nodes.map((n) => n.port).join(', ')}, prefix ${prefix}; Redis CPU summed over the nodes)` : 'one Redis';
+  console.log(`scale-out: drains of ${N} jobs (a no-op record method, PostgreSQL ${db.version}) on ${where}, worker processes of concurrency ${CONCURRENCY}; ${os.availableParallelism()} cores; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
     for (const n of PROCESSES) {
       await queue.pause();
       await timeCalls(N, 50, () => Deferred(db.record, db.dataSource, 42, 'noop'));
-      const children = await startWorkers(n, env);
+      children = await startWorkers(n, env);
       // Backends the workers' pools open during the drain count from zero.
       const pgBefore = new Map(postgresPids().map((pid) => [pid, cpuOf(pid)]));
-      const before = { workers: children.map((c) => cpuOf(c.pid!)), redis: await redisCpu(() => redis.info('cpu')) };
+      const before = { workers: children.map((c) => cpuOf(c.pid!)), redis: await nodeCpus() };
       const started = performance.now();
       await queue.resume();
       // Until nothing waits or runs (the completed count stops at the retention's 10,000).
@@ -95,25 +119,31 @@ async function main(): Promise<void> {
       const failed = (await queue.getJobCounts('failed')).failed;
       if (failed) throw new Error(`${failed} jobs failed`);
       const seconds = (performance.now() - started) / 1000;
+      const redisByNode = (await nodeCpus()).map((s, i) => s - before.redis[i]!);
       const cpu = {
         workers: children.reduce((sum, c, i) => sum + cpuOf(c.pid!) - before.workers[i]!, 0),
-        redis: (await redisCpu(() => redis.info('cpu'))) - before.redis,
+        redis: redisByNode.reduce((a, b) => a + b, 0),
         pg: postgresPids().reduce((sum, pid) => sum + cpuOf(pid) - (pgBefore.get(pid) ?? 0), 0),
       };
       await stopWorkers(children);
+      children = [];
       const perJob = (s: number) => `${((s * 1e6) / N).toFixed(0)} µs`;
       rows.push([String(n), Math.round(N / seconds).toLocaleString('en-US'), perJob(cpu.workers), perJob(cpu.redis), perJob(cpu.pg),
         `${((cpu.workers + cpu.redis + cpu.pg) / seconds).toFixed(2)} of ${os.availableParallelism()}`]);
-      process.stderr.write(`${n} process(es): ${rows.at(-1)!.join('  ')}\n`);
+      process.stderr.write(`${n} process(es): ${rows.at(-1)!.join('  ')}${cluster ? `  (Redis CPU/job by node: ${redisByNode.map(perJob).join(', ')})` : ''}\n`);
       await queue.obliterate({ force: true });
     }
     console.log(table(['processes', 'jobs/s', 'CPU/job workers', 'CPU/job Redis', 'CPU/job PostgreSQL', 'cores busy'], rows));
   } finally {
+    await stopWorkers(children);
     await queue.close();
     await closeDeferred();
-    await deleteKeys(redis, `${prefix}:*`);
+    // The private cluster goes away with its keys.
+    if (!cluster) await deleteKeys(redis as Redis, `${prefix}:*`);
     await redis.quit();
+    for (const c of infoClients) if (c !== redis) c.disconnect();
     await db.close();
+    await cluster?.stop();
   }
 }
 
