@@ -11,7 +11,10 @@ import { outcomeError, type JobOutcome } from './outcome.js';
 export interface DrainQueuesOptions {
   /** The queues to drain, tried in this order before each job. @defaultValue `['high', 'default', 'low']` */
   queues?: QueueName[];
-  /** Run delayed jobs too (countdown, eta, retries with a backoff), at once. @defaultValue `false` */
+  /**
+   * Run delayed jobs too (countdown, eta, retries with a backoff), at once; a schedule's next job
+   * once per drain (each job of a schedule makes the next one: they would never run out). @defaultValue `false`
+   */
   includeDelayed?: boolean;
   /** How many attempts may run before the queues are deemed never to drain (a job that enqueues itself). @defaultValue `10_000` */
   maxAttempts?: number;
@@ -52,6 +55,24 @@ async function outcomeOf(job: Job): Promise<JobOutcome> {
   return outcome;
 }
 
+/**
+ * Makes the delayed jobs of the queues due now, but not the next job of a schedule that already ran
+ * in this drain: with it the drain would run a schedule's ticks until `maxAttempts`.
+ */
+async function promoteDelayed(queues: readonly QueueName[], ranSchedules: ReadonlySet<string>): Promise<void> {
+  for (const name of queues) {
+    const queue = await readyProducerQueue(name);
+    if (ranSchedules.size === 0) {
+      await queue.promoteJobs();
+      continue;
+    }
+    for (const job of await queue.getJobs(['delayed'])) {
+      // Promoted or removed meanwhile: nothing to do.
+      if (!(job.repeatJobKey && ranSchedules.has(job.repeatJobKey))) await job.promote().catch(() => undefined);
+    }
+  }
+}
+
 /** True when a job is still waiting on one of the queues. */
 async function anyWaiting(queues: readonly QueueName[]): Promise<boolean> {
   for (const name of queues) {
@@ -65,7 +86,7 @@ async function anyWaiting(queues: readonly QueueName[]): Promise<boolean> {
  * Runs every waiting job of the queues in this process, through the worker's pipeline (checks,
  * transaction, retries, job rows), until none is left, including jobs those jobs enqueue; with
  * `includeDelayed`, delayed jobs (countdown, eta, retries with a backoff) are promoted and run at
- * once. Resolves one outcome per attempt, in the order they ran. Queues are tried in priority
+ * once, and each schedule's next job once. Resolves one outcome per attempt, in the order they ran. Queues are tried in priority
  * order before each job. Throws DEFER_ERR_INVALID_OPTION if the queues still are not empty after
  * `maxAttempts` attempts.
  *
@@ -79,14 +100,16 @@ async function anyWaiting(queues: readonly QueueName[]): Promise<boolean> {
 export async function drainQueues(options: DrainQueuesOptions = {}): Promise<JobOutcome[]> {
   const { queues, includeDelayed, maxAttempts } = checkOptions(options);
   const outcomes: JobOutcome[] = [];
+  const ranSchedules = new Set<string>();
   for (;;) {
-    if (includeDelayed) for (const name of queues) await (await readyProducerQueue(name)).promoteJobs();
+    if (includeDelayed) await promoteDelayed(queues, ranSchedules);
     if (outcomes.length >= maxAttempts) {
       if (!(await anyWaiting(queues))) return outcomes;
       throw new DeferralError('DEFER_ERR_INVALID_OPTION', `drainQueues: the queues did not drain within maxAttempts (${maxAttempts}) attempts; a job that enqueues another forever? Raise maxAttempts if that many jobs are expected`, { option: 'maxAttempts', value: maxAttempts, outcomes });
     }
     const job = await processOneJob({ queues });
     if (!job) return outcomes;
+    if (job.repeatJobKey) ranSchedules.add(job.repeatJobKey);
     outcomes.push(await outcomeOf(job));
   }
 }

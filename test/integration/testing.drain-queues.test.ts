@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineTask, Deferred, DeferralError, DeferredJobRecord, DeferredType, submitTask } from '../../src/index.js';
+import { defineTask, Deferred, DeferralError, DeferredJobRecord, DeferredType, schedule, submitTask } from '../../src/index.js';
 import { drainQueues } from '../../testing/index.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
@@ -79,7 +79,18 @@ describe.each(DB_KINDS)('drainQueues (typeorm-deferred/testing) on %s', (kind) =
     expect(outcomes).toHaveLength(2);
   });
 
-  it('with the job table, runs jobs recorded in a transaction once it commits, and the rows agree with the outcomes', async () => {
+  it('runs a schedule\'s due job; with includeDelayed its next tick once, not tick after tick', async () => {
+    h = await setup(kind, {}, false);
+    await schedule('drain-daily', { cron: '0 3 * * *' }, { task: child, payload: 4 });
+    await schedule('drain-often', { every: 60_000 }, { task: child, payload: 5 });
+    // The `every` schedule's first job is due at once; the daily one's is not.
+    expect((await drainQueues()).map((o) => [o.id.split(':')[1], o.result])).toEqual([['drain-often', 10]]);
+    const outcomes = await drainQueues({ includeDelayed: true });
+    expect(outcomes.map((o) => o.id.split(':')[1]).sort()).toEqual(['drain-daily', 'drain-often']);
+    expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed']);
+  });
+
+    it('with the job table, runs jobs recorded in a transaction once it commits, and the rows agree with the outcomes', async () => {
     h = await setup(kind, {}, false, { entities: [...ENTITIES, DeferredJobRecord] });
     const a = await account(1);
     const job = await h.dataSource.transaction((manager) => Deferred(a, manager, 'ann', 'deposit', 2));
