@@ -73,7 +73,7 @@ function targetOf(payload: CallPayload): ScheduleInfo['target'] {
 
 const dateOf = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
 
-function describe(name: string, stored: StoredSchedule | undefined, live: { queue: QueueName; json: JobSchedulerJson<CallPayload> } | undefined, last: LastRun | undefined): ScheduleInfo | undefined {
+function scheduleInfo(name: string, stored: StoredSchedule | undefined, live: { queue: QueueName; json: JobSchedulerJson<CallPayload> } | undefined, last: LastRun | undefined): ScheduleInfo | undefined {
   const repeat = stored?.built.repeat ?? live?.json ?? {};
   const payload = stored?.built.payload ?? live?.json.template?.data;
   if (!payload?.target) return undefined;
@@ -109,7 +109,7 @@ export async function listSchedules(): Promise<ScheduleInfo[]> {
   live.forEach((list, i) => list.forEach((json) => byName.set(json.key, { queue: QUEUE_NAMES[i], json })));
   await Promise.all([...byName.values()].map(forgetEndedNext));
   const names = [...new Set([...stored.keys(), ...byName.keys()])].sort();
-  return names.flatMap((name) => describe(name, stored.get(name), byName.get(name), parseLast(lastRuns[name])) ?? []);
+  return names.flatMap((name) => scheduleInfo(name, stored.get(name), byName.get(name), parseLast(lastRuns[name])) ?? []);
 }
 
 const TO_RUN = new Set(['delayed', 'waiting', 'prioritized', 'waiting-children']);
