@@ -26,6 +26,28 @@ export function openRedis(setting: ConnectionSetting, role: 'producer' | 'worker
   return { client, owned: true };
 }
 
+// What a node of a Redis Cluster answers a plain client asking for a key it does not serve.
+const CLUSTER_REPLY = /\b(MOVED|ASK|CROSSSLOT|CLUSTERDOWN)\b/;
+const CLUSTER_FIX = "pass an ioredis Cluster as the connection (new Cluster([{ host, port }])) with a hash-tagged prefix such as '{deferred}'";
+
+/** The error to give for a Redis reply that says the connection is a plain client on a cluster node, if it is one. */
+export function clusterNodeError(err: unknown): DeferralError | undefined {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!CLUSTER_REPLY.test(message)) return undefined;
+  return new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid configure() option connection: it reaches one node of a Redis Cluster, which answered "${message.split('\n')[0]}": ${CLUSTER_FIX}`, { option: 'connection' }, { cause: err });
+}
+
+/**
+ * Refuses a plain Redis client on a node of a Redis Cluster: it works only for the keys that node
+ * serves, and fails with MOVED for the others. One INFO, when a worker starts; a server that does not
+ * answer INFO (renamed on some hosted Redis) is let through.
+ */
+export async function refuseClusterNode(client: Redis): Promise<void> {
+  if (client instanceof Cluster) return;
+  const info = await client.info('cluster').catch(() => '');
+  if (/cluster_enabled:1/.test(info)) throw new DeferralError('DEFER_ERR_INVALID_OPTION', `Invalid connection: it reaches one node of a Redis Cluster (cluster_enabled:1): ${CLUSTER_FIX}`, { option: 'connection' });
+}
+
 /** Closes a client if we own it: quit when possible, disconnect when Redis is gone. */
 export async function closeRedis(redis: OwnedRedis | undefined): Promise<void> {
   if (!redis?.owned) return;

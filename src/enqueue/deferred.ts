@@ -5,7 +5,7 @@ import { pushJob, pushRecorded } from './push.js';
 import { checkPayloadSize, newRecord, recordsEnabled, type StoredJobOptions } from '../outbox/records.js';
 import { decodeResult, encodeResult, type CallPayload, type Uid } from '../call/call.js';
 import { getConfig } from '../config.js';
-import { DeferralError } from '../errors.js';
+import { DeferralError, isDeferralError } from '../errors.js';
 import { currentJob, type JobContext } from '../worker/context.js';
 import { InlineJob, QueuedJob, type DeferredJob } from '../job/job.js';
 import { authorizeCall, buildPayload, jobName, prepareCall } from '../call/invoke.js';
@@ -51,8 +51,9 @@ async function enqueue(named: NamedDataSource, db: DbArgument, id: string, paylo
     await (tx ? insert() : outsideJobs(dataSource, insert));
     const push = () => pushRecorded(dataSource, id, payload, stored);
     if (tx) afterCommit(tx, push);
-    // Redis down: the row stays pending and a worker's relay pushes it later, so nothing is lost.
-    else await push().catch(() => undefined);
+    // Redis down: the row stays pending and a worker's relay pushes it later, so nothing is lost. A
+    // connection that cannot work (a plain client on a cluster node) is said at once; the row waits for the fix.
+    else await push().catch((err: unknown) => { if (isDeferralError(err, 'DEFER_ERR_INVALID_OPTION')) throw err; });
     return new QueuedJob(id, queue, dataSource);
   }
   if (tx) {

@@ -3,7 +3,7 @@ import type { CallPayload } from '../call/call.js';
 import { jobName } from '../call/invoke.js';
 import { callLabel, deferredMetrics, deferredMetricsNow, type DeferredMetrics } from '../observe/metrics.js';
 import type { Queue } from 'bullmq';
-import { producerQueue, producerRedis, readyProducerQueue } from '../queues.js';
+import { clusterNodeError, producerQueue, producerRedis, readyProducerQueue } from '../queues.js';
 import { getConfig } from '../config.js';
 import { cancelledQueue, requestCancel } from '../worker/cancel.js';
 import { DeferralError } from '../errors.js';
@@ -28,7 +28,7 @@ export async function pushJob(id: string, payload: CallPayload, o: StoredJobOpti
       removeOnFail: o.removeOnFail as never,
     });
   } catch (err) {
-    throw new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis did not take job ${id}: ${err instanceof Error ? err.message : String(err)}`, { jobId: id, queue: o.queue }, { cause: err });
+    throw clusterNodeError(err) ?? new DeferralError('DEFER_ERR_REDIS_UNAVAILABLE', `Redis did not take job ${id}: ${err instanceof Error ? err.message : String(err)}`, { jobId: id, queue: o.queue }, { cause: err });
   }
   // Counting never fails a push that Redis took (closeDeferred() may have run meanwhile).
   try {

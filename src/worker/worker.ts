@@ -8,7 +8,7 @@ import { QUEUE_NAMES, type QueueName } from '../options.js';
 import { asError, type Logger } from '../observe/logger.js';
 import { callLabel, deferredMetrics } from '../observe/metrics.js';
 import { JobPipeline } from './pipeline.js';
-import { closeRedis, openRedis, ReadableWorker } from '../queues.js';
+import { closeRedis, openRedis, ReadableWorker, refuseClusterNode } from '../queues.js';
 import { READABLE_JOB } from '../call/readable-job.js';
 import { within } from '../time.js';
 import { syncSchedules } from '../schedule/sync.js';
@@ -77,16 +77,11 @@ async function applyQueueSettings(o: ResolvedWorkerOptions, connection: Queue['o
 
 /**
  * Makes the stored schedules match `configure({ schedules })` before the worker consumes: a wrong
- * declaration stops the start (after `cleanUp`) with its error instead of running without it.
+ * declaration stops the start with its error instead of running without it.
  */
-async function syncDeclaredSchedules(declared: Readonly<Record<string, ScheduleDeclaration>>, logger: ResolvedWorkerOptions['logger'], cleanUp: () => Promise<void>): Promise<void> {
-  try {
-    const { added, changed, removed, unchanged } = await syncSchedules(declared);
-    if (added.length + changed.length + removed.length) logger.info({ added, changed, removed, unchanged: unchanged.length }, 'schedules updated from the configuration');
-  } catch (err) {
-    await cleanUp();
-    throw err;
-  }
+async function syncDeclaredSchedules(declared: Readonly<Record<string, ScheduleDeclaration>>, logger: ResolvedWorkerOptions['logger']): Promise<void> {
+  const { added, changed, removed, unchanged } = await syncSchedules(declared);
+  if (added.length + changed.length + removed.length) logger.info({ added, changed, removed, unchanged: unchanged.length }, 'schedules updated from the configuration');
 }
 
 /**
@@ -117,11 +112,16 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   }
 
   const redis = openRedis(o.connection ?? config.connection, 'worker');
-  await applyQueueSettings(o, redis.client, config.queuePrefixes);
-  if (config.schedules) await syncDeclaredSchedules(config.schedules, logger, async () => {
+  try {
+    await refuseClusterNode(redis.client);
+    await applyQueueSettings(o, redis.client, config.queuePrefixes);
+    if (config.schedules) await syncDeclaredSchedules(config.schedules, logger);
+  } catch (err) {
+    // A start that fails closes what it opened.
     await closeRedis(redis);
     await Promise.allSettled(opened.map((ds) => ds.destroy()));
-  });
+    throw err;
+  }
   const scope: AttemptScope = { cancels: await CancelListener.start(redis.client, config.prefix), active: new Set() };
   const metrics = await deferredMetrics();
   const pipeline = new JobPipeline(o, scope, metrics);

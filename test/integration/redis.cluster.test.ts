@@ -5,6 +5,7 @@ import { failure, thrown } from '../assert.js';
 import { Account } from '../fixtures/entities.js';
 import { REDIS_URL } from '../helpers.js';
 import { clusterFixture } from '../cluster-fixture.js';
+import { masterOf, tagsOnDifferentMasters } from '../redis-cluster.js';
 import { Redis } from 'ioredis';
 
 // Redis Cluster: a Cluster connection is used as it is (it was quietly replaced by 127.0.0.1:6379),
@@ -22,6 +23,27 @@ describe('on a Redis Cluster', () => {
     const other = thrown(() => configure({ connection: new SomeOtherClient() as never, dataSources: { main: ds } }));
     expect(other.code).toBe('DEFER_ERR_INVALID_OPTION');
     expect(other.message).toContain('the SomeOtherClient given is not a Redis connection');
+  });
+
+  it('a plain connection to one node of the cluster is refused by a worker, and a push it cannot make says why', async () => {
+    const { client, ds } = f;
+    // A queue whose keys another master serves than the node the URL names: pushes there answer MOVED.
+    const [node] = f.cluster.nodes;
+    const tags = await tagsOnDifferentMasters(client, `dn${Date.now().toString(36)}`);
+    const masters = await Promise.all(tags.map((t) => masterOf(client, t)));
+    const elsewhere = tags.find((_, i) => masters[i] !== `${node.host}:${node.port}`)!;
+    configure({ connection: `redis://${node.host}:${node.port}`, prefix: elsewhere, dataSources: { main: ds } });
+    const worker = await failure(startWorker());
+    expect(worker.code).toBe('DEFER_ERR_INVALID_OPTION');
+    expect(worker.message).toContain('one node of a Redis Cluster');
+    expect(worker.message).toContain('ioredis Cluster');
+    // With the job table the row is written first and waits for a connection that works; the caller is told at once.
+    const a = await ds.manager.save(ds.manager.create(Account, { name: 'n', balance: 0, note: null }));
+    const push = await failure(Deferred(a, ds, 'ann', 'deposit', 1));
+    expect(push.code).toBe('DEFER_ERR_INVALID_OPTION');
+    expect(push.message).toMatch(/answered "MOVED \d+ /);
+    expect(await ds.manager.countBy(DeferredJobRecord, { state: 'pending' })).toBe(1);
+    await ds.manager.clear(DeferredJobRecord);
   });
 
   it('runs jobs on the cluster: enqueue, progress, result, getJob, cancel of a running job, and the relay', async () => {
