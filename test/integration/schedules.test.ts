@@ -4,7 +4,8 @@ import { QUEUE_NAMES } from '../../src/options.js';
 import { producerQueue } from '../../src/queues.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
-import { ALL_DB_KINDS, setup, type Harness } from '../helpers.js';
+import { Redis } from 'ioredis';
+import { ALL_DB_KINDS, REDIS_URL, setup, type Harness } from '../helpers.js';
 
 const ticks: string[] = [];
 defineTask('test-tick', (payload: { n: number }, ctx) => {
@@ -134,6 +135,21 @@ describe('schedules under races: one scheduler and one next job per name, whatev
     expect(await pendingJobs('race')).toHaveLength(1);
     const [info] = await listSchedules();
     expect(info.queue).toBe((await schedulers('race'))[0]);
+  });
+
+  it('a lock left by a process that died holding it delays the next write until it expires, not forever', async () => {
+    h = await setup('sqlite', {}, false);
+    const redis = new Redis(REDIS_URL);
+    try {
+      // What a worker killed in the middle of a sync leaves: the lock, with its expiry.
+      await redis.set(`${h.prefix}:deferred-schedules-lock`, 'a-dead-process', 'PX', 1_500);
+      const started = Date.now();
+      await schedule('after-the-dead', { every: 60_000 }, tick);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+      expect(await schedulers('after-the-dead')).toEqual(['default']);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('remove and upsert racing each other leave a consistent state; remove then upsert leaves exactly one', async () => {
