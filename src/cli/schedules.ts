@@ -6,7 +6,8 @@ import { EXIT } from './exit-codes.js';
 import { CONFIG_NOTE } from './worker.js';
 
 const CONFIG_ORIGIN_NOTE = `A schedule of origin config is declared in the config module's schedules: removed by hand, it
-comes back when a worker starts with that config. Remove it from the config module to remove it for good.`;
+comes back when a worker starts with that config, or within 10 s while one runs. Remove it from the config
+module to remove it for good.`;
 
 export const SCHEDULES: CommandSpec = {
   name: 'schedules',
@@ -105,12 +106,12 @@ export async function runScheduleRemove(o: ScheduleRemoveCommandOptions): Promis
     // Declared in the config module: either the stored schedule says so, or the module given with --config does.
     const declared = before?.origin === 'config' || Object.hasOwn(getConfig().schedules ?? {}, o.name);
     if (!removed) {
-      console.error(`No schedule '${o.name}' (prefix ${prefix})${declared ? `; the config module declares it: a worker started with that config adds it` : ''}`);
+      console.error(`No schedule '${o.name}' (prefix ${prefix})${declared ? `; the config module declares it: a worker with that config adds it` : ''}`);
       return EXIT.notFound;
     }
     console.log(`Removed schedule '${o.name}' (${before ? `queue ${before.queue}, origin ${before.origin}; ` : ''}prefix ${prefix})`);
     if (declared) {
-      console.log(`'${o.name}' is declared in the config module's schedules: a worker started with that config adds it again.
+      console.log(`'${o.name}' is declared in the config module's schedules: a worker with that config adds it again (at its start, or within 10 s while it runs).
 Remove it from the config module to remove it for good.`);
     }
     return EXIT.ok;

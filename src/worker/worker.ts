@@ -12,6 +12,7 @@ import { closeRedis, openRedis, ReadableWorker, refuseClusterNode } from '../que
 import { READABLE_JOB } from '../call/readable-job.js';
 import { within } from '../time.js';
 import { syncSchedules } from '../schedule/sync.js';
+import { keepDeclaredSchedules } from '../schedule/keep-declared.js';
 import type { ScheduleDeclaration } from '../schedule/schedule-spec.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -145,6 +146,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopMaintenance = startMaintenance(o);
+  const stopKeeping = config.schedules ? keepDeclaredSchedules(config.schedules, logger) : async () => undefined;
   logger.info({
     queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, concurrency[q]])), prefix: config.prefix,
     ...(QUEUE_NAMES.some((q) => config.queuePrefixes[q] !== config.prefix) ? { queuePrefixes: config.queuePrefixes } : {}),
@@ -160,7 +162,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Deferred
   };
 
   async function close(): Promise<void> {
-    await stopMaintenance();
+    await Promise.all([stopMaintenance(), stopKeeping()]);
     if (o.handleSignals) {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

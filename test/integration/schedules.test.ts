@@ -4,7 +4,12 @@ import { QUEUE_NAMES } from '../../src/options.js';
 import { producerQueue } from '../../src/queues.js';
 import { failure } from '../assert.js';
 import { Account, ENTITIES } from '../fixtures/entities.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { DECLARED_CHECK_MS } from '../../src/schedule/keep-declared.js';
+import { freePort, startPrivateRedis } from '../redis-server.js';
 import { ALL_DB_KINDS, REDIS_URL, setup, type Harness } from '../helpers.js';
 
 const ticks: string[] = [];
@@ -221,6 +226,37 @@ describe('schedules under races: one scheduler and one next job per name, whatev
     await h.startWorker();
     expect((await listSchedules()).map((s) => s.name)).toEqual(['mine']);
   });
+
+  it('Redis killed and restarted empty under a running worker: its declared schedules are written again and fire', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deferred-redis-'));
+    const port = await freePort();
+    let redis = await startPrivateRedis(port, dir);
+    try {
+      h = await setup('sqlite', { connection: `redis://127.0.0.1:${port}`, schedules: { beat: { when: { cron: '* * * * * *' }, target: tick } } });
+      await until(() => ticks.length >= 1, 5_000);
+      redis.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500));
+      // Nothing kept on disk: the schedule is gone with the old server.
+      redis = await startPrivateRedis(port, dir);
+      const before = ticks.length;
+      await until(() => ticks.length >= before + 2, 15_000);
+      expect(await schedulers('beat')).toEqual(['default']);
+      expect(await pendingJobs('beat')).toHaveLength(1);
+    } finally {
+      await h?.cleanup().catch(() => undefined);
+      h = undefined;
+      redis.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it('a schedule declared in the configuration and removed by hand comes back while a worker runs', async () => {
+    h = await setup('sqlite', { schedules: { beat: { when: { cron: '0 3 * * *' }, target: tick } } });
+    expect(await unschedule('beat')).toBe(true);
+    expect(await schedulers('beat')).toEqual([]);
+    await until(async () => (await schedulers('beat')).length === 1, DECLARED_CHECK_MS + 5_000);
+    expect((await listSchedules())[0]).toMatchObject({ name: 'beat', origin: 'config' });
+  }, 30_000);
 
   it('a worker whose configuration declares a schedule it cannot build does not start, and writes nothing', async () => {
     h = await setup('sqlite', { schedules: { ok: { when: { every: 60_000 }, target: tick }, bad: { when: { every: 60_000 }, target: { model: 'Nope', db: 'main', uid: 'u', method: 'x' } } } }, false);
