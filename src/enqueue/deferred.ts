@@ -74,16 +74,21 @@ async function enqueue(named: NamedDataSource, db: DbArgument, id: string, paylo
   return new QueuedJob(id, queue);
 }
 
+/** A deferred call, built and checked: what `Deferred()` pushes and what a schedule stores. */
+export function buildCall(model: unknown, db: DbArgument, uid: Uid, method: string, args: readonly unknown[], typeOptions: Readonly<DeferredOptions>): { payload: CallPayload; named: NamedDataSource; options: DeferredOptions } {
+  const options = mergeOptions(DEFAULT_RETENTION, getConfig().defaults, typeOptions);
+  const named = resolveDataSource(db);
+  const payload = buildPayload(model, named, uid, method, args, {
+    transaction: options.transaction ?? true,
+    skipMissing: options.skipMissing ?? false,
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+  });
+  return { payload, named, options };
+}
+
 function makeDeferred(typeOptions: Readonly<DeferredOptions>): DeferredFunction {
   return (async (model: unknown, db: DbArgument, uid: Uid, method: string, ...args: unknown[]): Promise<DeferredJob> => {
-    const config = getConfig();
-    const options = mergeOptions(DEFAULT_RETENTION, config.defaults, typeOptions);
-    const named = resolveDataSource(db);
-    const payload = buildPayload(model, named, uid, method, args, {
-      transaction: options.transaction ?? true,
-      skipMissing: options.skipMissing ?? false,
-      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
-    });
+    const { payload, named, options } = buildCall(model, db, uid, method, args, typeOptions);
     return deferPayload(payload, named, db, options);
   }) as DeferredFunction;
 }

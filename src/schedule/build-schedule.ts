@@ -1,11 +1,10 @@
 // A schedule built for Redis: its target made into a payload, as Deferred() or submitTask() would.
 import { createHash } from 'node:crypto';
 import type { CallPayload } from '../call/call.js';
-import { buildPayload, jobName } from '../call/invoke.js';
-import { resolveDataSource } from '../call/registry.js';
-import { getConfig } from '../config.js';
+import { jobName } from '../call/invoke.js';
+import { buildCall } from '../enqueue/deferred.js';
 import { buildTaskCall } from '../enqueue/submit-task.js';
-import { DEFAULT_RETENTION, mergeOptions, show, type DeferredOptions } from '../options.js';
+import { show, type DeferredOptions } from '../options.js';
 import { checkScheduleName, checkScheduleOptions, checkWhen, invalid, type BuiltSchedule, type ScheduledTask, type ScheduleOptions, type ScheduleTarget, type ScheduleWhen } from './schedule-spec.js';
 
 const isTask = (target: ScheduleTarget): target is ScheduledTask => typeof target === 'object' && target !== null && 'task' in target;
@@ -19,12 +18,7 @@ async function buildTarget(name: string, target: ScheduleTarget, jobOptions: Rea
   }
   const { model, db, uid, method, args = [] } = target;
   if (!Array.isArray(args)) throw invalid(`${name}.target.args`, args, 'must be an array of arguments');
-  const options = mergeOptions(DEFAULT_RETENTION, getConfig().defaults, jobOptions);
-  const payload = buildPayload(model, resolveDataSource(db), uid, method, args, {
-    transaction: options.transaction ?? true,
-    skipMissing: options.skipMissing ?? false,
-    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
-  });
+  const { payload, options } = buildCall(model, db, uid, method, args, jobOptions);
   return { payload, options };
 }
 
