@@ -87,6 +87,26 @@ async function bulkInsert(rows: unknown[][], insertChunk: (chunk: unknown[][]) =
   for (let i = 0; i < rows.length; i += 1000) await insertChunk(rows.slice(i, i + 1000));
 }
 
+/** A connection taken from a pool, given back with release(). */
+interface PooledConnection {
+  query(text: string): Promise<unknown>;
+  release(): void;
+}
+
+/** `begin`, the body, COMMIT (ROLLBACK when it throws), then the connection goes back to its pool. */
+async function transaction(conn: PooledConnection, begin: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await conn.query(begin);
+    await body();
+    await conn.query('COMMIT');
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    conn.release();
+  }
+}
+
 async function withPostgres(use: (side: Side, settings: string) => Promise<void>): Promise<void> {
   const schema = `bench_floor_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_URL });
@@ -106,16 +126,7 @@ async function withPostgres(use: (side: Side, settings: string) => Promise<void>
       asyncBegin: 'BEGIN; SET LOCAL synchronous_commit = off',
       async tx(work, begin = 'BEGIN') {
         const client = await pool.connect();
-        try {
-          await client.query(begin);
-          await work(async (text, params) => (await client.query(text, params)).rowCount ?? 0);
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        } finally {
-          client.release();
-        }
+        await transaction(client, begin, () => work(async (text, params) => (await client.query(text, params)).rowCount ?? 0));
       },
       async seed(n) {
         const ids = Array.from({ length: n }, () => randomUUID());
@@ -161,17 +172,8 @@ async function withMariadb(use: (side: Side, settings: string) => Promise<void>)
       skipped: 'innodb_flush_log_at_trx_commit is global, it cannot be set per session or transaction',
       async tx(work, begin = 'BEGIN') {
         const conn = await pool.getConnection();
-        try {
-          await conn.query(begin);
-          // `query`, not `execute`: TypeORM's mysql driver sends text queries too.
-          await work(async (text, params) => ((await conn.query(text, params)) as unknown as [{ affectedRows?: number }])[0].affectedRows ?? 0);
-          await conn.query('COMMIT');
-        } catch (err) {
-          await conn.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        } finally {
-          conn.release();
-        }
+        // `query`, not `execute`: TypeORM's mysql driver sends text queries too.
+        await transaction(conn, begin, () => work(async (text, params) => ((await conn.query(text, params)) as unknown as [{ affectedRows?: number }])[0].affectedRows ?? 0));
       },
       async seed(n) {
         const ids = Array.from({ length: n }, () => randomUUID());
