@@ -3,6 +3,7 @@ import { asError, type JobLogFields } from '../observe/logger.js';
 import { callLabel, type DeferredMetrics } from '../observe/metrics.js';
 import type { QueueName } from '../options.js';
 import { consumerSpan } from '../observe/tracing.js';
+import { noteLastRun } from '../schedule/last-run.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 /** How an attempt ended, as BullMQ will treat the error the pipeline throws. */
@@ -17,7 +18,8 @@ export function outcomeOf(job: Job, err: unknown): AttemptOutcome {
 
 /**
  * One attempt as operators see it: a consumer span around it, and when it ends, a log record
- * (`warn` for a failure that will be retried, `error` for a final one) and the metrics.
+ * (`warn` for a failure that will be retried, `error` for a final one), the metrics, and for a
+ * schedule's job the schedule's last run.
  */
 export class JobRun {
   private readonly startedAt = Date.now();
@@ -36,10 +38,14 @@ export class JobRun {
       const info = { queue: this.fields.queue, call: this.fields.call, jobId: this.job.id, attempt: this.fields.attempt };
       value = await consumerSpan(info, carried, work, (err) => outcomeOf(this.job, err) !== 'put back');
     } catch (err) {
-      this.report(outcomeOf(this.job, err), err);
+      const outcome = outcomeOf(this.job, err);
+      this.report(outcome, err);
+      // A schedule's job: its outcome becomes the schedule's last run.
+      if (this.job.repeatJobKey) await noteLastRun(this.job, outcome, this.startedAt);
       throw err;
     }
     this.report('completed');
+    if (this.job.repeatJobKey) await noteLastRun(this.job, 'completed', this.startedAt);
     return value;
   }
 

@@ -7,8 +7,7 @@ import { DeferralError, UNRECOVERABLE_CODES } from '../errors.js';
 import { authorizeCall, prepareCall, dataSourceNamed } from '../call/invoke.js';
 import { storedText } from '../limits.js';
 import type { QueueName } from '../options.js';
-import { JobRun, outcomeOf } from './job-run.js';
-import { noteLastRun } from '../schedule/last-run.js';
+import { JobRun } from './job-run.js';
 import { recordScheduledJob } from '../schedule/job-row.js';
 import { cancelledQueue } from './cancel.js';
 import { producerRedis } from '../queues.js';
@@ -68,21 +67,7 @@ export class JobPipeline {
 
   /** Processes one job, observed: a span, a log record and metrics per attempt. */
   process(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
-    const run = new JobRun(job, queue, this.o, this.metrics).run(() => this.processJob(job, queue, token));
-    return job.repeatJobKey ? this.noted(job, run) : run;
-  }
-
-  /** A schedule's job: its outcome becomes the schedule's last run. */
-  private async noted(job: Job, run: Promise<unknown>): Promise<unknown> {
-    const startedAt = Date.now();
-    try {
-      const value = await run;
-      await noteLastRun(job, 'completed', startedAt);
-      return value;
-    } catch (err) {
-      await noteLastRun(job, outcomeOf(job, err), startedAt);
-      throw err;
-    }
+    return new JobRun(job, queue, this.o, this.metrics).run(() => this.processJob(job, queue, token));
   }
 
   private async processJob(job: Job, queue: QueueName, token: string | undefined): Promise<unknown> {
