@@ -156,9 +156,10 @@ function resolveQueuePrefixes(given: unknown, prefix: string): Record<QueueName,
 export function checkConnection(connection: unknown, prefix: string, option = 'connection', queuePrefixes: Partial<Record<QueueName, string>> = {}): void {
   if (typeof connection === 'string' || connection instanceof Redis) return;
   if (connection instanceof Cluster) {
-    if (!hashTagged(prefix)) throw bad('prefix', prefix, `${JSON.stringify(prefix)} has no {hash tag}: on Redis Cluster every key of a queue must hash to one slot, so give a prefix such as '{${prefix.replace(/[{}]/g, '') || 'deferred'}}' (configure({ prefix }))`);
-    for (const [queue, p] of Object.entries(queuePrefixes)) {
-      if (!hashTagged(p)) throw bad(`queuePrefixes.${queue}`, p, `${JSON.stringify(p)} has no {hash tag}: on Redis Cluster every key of a queue must hash to one slot, so give a queue prefix such as '{${p.replace(/[{}]/g, '') || queue}}' (configure({ queuePrefixes }))`);
+    const prefixes = [{ option: 'prefix', p: prefix, kind: 'a prefix', fallback: 'deferred' },
+      ...Object.entries(queuePrefixes).map(([queue, p]) => ({ option: `queuePrefixes.${queue}`, p, kind: 'a queue prefix', fallback: queue }))];
+    for (const { option: name, p, kind, fallback } of prefixes) {
+      if (!hashTagged(p)) throw bad(name, p, `${JSON.stringify(p)} has no {hash tag}: on Redis Cluster every key of a queue must hash to one slot, so give ${kind} such as '{${p.replace(/[{}]/g, '') || fallback}}' (configure({ ${name.split('.')[0]} }))`);
     }
     return;
   }
